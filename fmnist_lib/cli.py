@@ -1,0 +1,135 @@
+"""Command line: `python -m fmnist_lib data` and `python -m fmnist_lib train MODEL [options]`.
+
+Progress goes to stderr; `train` ends with one JSON line on stdout. Bad arguments and data
+problems exit with status 2 and a one-line message, never a traceback.
+"""
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from fmnist_lib.data import DataError, locate_fashion_mnist
+
+# Kept here so that `--help` and argument errors answer without importing TensorFlow (seconds);
+# main() checks it against the model registry before training.
+MODEL_NAMES = ("seed-mlp", "seed-cnn")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are a single line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `fmnist_lib` argument parser with its `data` and `train` sub-commands."""
+    parser = _Parser(prog="python -m fmnist_lib", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    data = commands.add_parser("data", help="find or fetch Fashion-MNIST and print its folder")
+    data.add_argument("--data-dir", help="use only this folder (else $FMNIST_DATA_DIR, ...)")
+    data.add_argument(
+        "--no-download", action="store_true", help="only look for the files; never download"
+    )
+
+    train = commands.add_parser("train", help="train a registered model (cached) and report")
+    train.add_argument("model", choices=MODEL_NAMES, help="registry name of the model")
+    train.add_argument("--epochs", type=_positive_int, help="default: the report's setting")
+    train.add_argument("--batch-size", type=_positive_int, help="default: 32, as in the report")
+    train.add_argument("--learning-rate", type=_learning_rate, help="default: the report's")
+    train.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    train.add_argument("--subset", type=_positive_int, help="train on the first N of 55,000")
+    train.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    return parser
+
+
+def _import_quietly(name: str) -> ModuleType:
+    """Import a module while discarding what C++ libraries write to fd 2 as they start up."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            return importlib.import_module(name)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _train(args: argparse.Namespace) -> dict:
+    training = _import_quietly("fmnist_lib.training")
+    config = training.default_config(
+        args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        train_subset=args.subset,
+    )
+    with contextlib.redirect_stdout(sys.stderr):
+        result = training.run(config, data_dir=args.data_dir, quiet=args.quiet)
+    return {
+        "model": config.model,
+        "test_accuracy": result.test_accuracy,
+        "test_loss": result.test_loss,
+        "wall_time_s": result.wall_time_s,
+        "samples_per_s": result.samples_per_s,
+        "from_cache": result.from_cache,
+        "cache_folder": str(result.folder),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "data":
+            print(locate_fashion_mnist(args.data_dir, download=not args.no_download))
+        else:
+            print(json.dumps(_train(args)))
+    except (DataError, ValueError) as error:
+        message = " ".join(str(error).split())
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; no partial result was kept", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,62 @@
+"""Predictions, confusion matrices and per-class scores.
+
+Confusion matrices here put the TRUE label on the rows and the PREDICTED label on the columns,
+as scikit-learn does. The 2020 report described its matrix the other way round (predictions on
+the rows); its matrix is the transpose of ours.
+"""
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
+from sklearn.metrics import precision_recall_fscore_support
+
+from fmnist_lib.data import CLASS_NAMES
+
+
+def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities of shape (n, 10) for images `x` already shaped for the model."""
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+
+
+def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Predicted labels (n,) as the argmax of the probabilities (Keras 3 has no predict_classes)."""
+    return predict_probabilities(model, x, batch_size).argmax(axis=-1)
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """Counts (n_classes, n_classes): row i, column j = images of true class i predicted as j."""
+    return _sk_confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+
+
+def per_class_scores(
+    y_true: np.ndarray, y_pred: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES
+) -> pd.DataFrame:
+    """Precision, recall, F1 and support for every class, one row per class name."""
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=np.arange(len(class_names)), zero_division=0
+    )
+    return pd.DataFrame(
+        {"precision": precision, "recall": recall, "f1": f1, "support": support},
+        index=pd.Index(class_names, name="class"),
+    )
+
+
+def most_confused_pairs(
+    matrix: np.ndarray, top: int = 5, class_names: tuple[str, ...] = CLASS_NAMES
+) -> pd.DataFrame:
+    """The `top` largest off-diagonal cells of a confusion matrix (true on rows), largest first."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {matrix.shape}")
+    rows, cols = np.nonzero(~np.eye(len(matrix), dtype=bool))
+    counts = matrix[rows, cols]
+    order = np.argsort(-counts, kind="stable")[:top]
+    return pd.DataFrame(
+        {
+            "true": [class_names[i] for i in rows[order]],
+            "predicted": [class_names[j] for j in cols[order]],
+            "count": counts[order],
+            "share_of_true": counts[order] / matrix.sum(axis=1)[rows[order]].clip(min=1),
+        }
+    )

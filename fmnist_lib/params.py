@@ -1,0 +1,43 @@
+"""Validation of notebook parameters, so a bad papermill `-p` value fails early and says why."""
+
+
+class ParameterError(ValueError):
+    """A notebook or command-line parameter has a value it cannot take."""
+
+
+def _fail(name: str, expected: str, value: object) -> ParameterError:
+    return ParameterError(
+        f"parameter {name!r} must be {expected}, got {value!r} ({type(value).__name__}); "
+        f"pass a valid value, e.g. papermill -p {name} <value>"
+    )
+
+
+def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return `value` if it is an integer in [minimum, maximum], else raise ParameterError."""
+    bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(name, f"an integer {bound}", value)
+    if value < minimum or (maximum is not None and value > maximum):
+        raise _fail(name, f"an integer {bound}", value)
+    return value
+
+
+def check_optional_int(
+    name: str, value: object, minimum: int = 1, maximum: int | None = None
+) -> int | None:
+    """Like `check_int`, but None (meaning 'all' or 'default') is allowed too."""
+    return None if value is None else check_int(name, value, minimum, maximum)
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """Return `value` if it is one of `choices`, else raise ParameterError listing them."""
+    if value not in choices:
+        raise _fail(name, "one of " + ", ".join(repr(c) for c in choices), value)
+    return value
+
+
+def check_optional_path(name: str, value: object) -> str | None:
+    """Return `value` if it is None or a non-empty string (a folder or file path)."""
+    if value is None or (isinstance(value, str) and value.strip()):
+        return value
+    raise _fail(name, "None or a path as a non-empty string", value)

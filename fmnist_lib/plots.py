@@ -1,0 +1,90 @@
+"""Figures used across the chapters; every function returns the matplotlib Figure it drew."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from fmnist_lib.data import CLASS_NAMES
+
+
+def plot_history(history: pd.DataFrame, title: str | None = None) -> Figure:
+    """Loss and accuracy per epoch, training against validation, side by side."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    epochs = history.index
+    for ax, metric, label in ((loss_ax, "loss", "loss"), (acc_ax, "accuracy", "accuracy")):
+        ax.plot(epochs, history[metric], marker="o", ms=3, label="training")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], marker="o", ms=3, label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_confusion(
+    matrix: np.ndarray,
+    class_names: tuple[str, ...] = CLASS_NAMES,
+    normalize: bool = False,
+    title: str | None = None,
+) -> Figure:
+    """Heatmap of a confusion matrix with true labels on the rows, predicted on the columns."""
+    matrix = np.asarray(matrix)
+    values = matrix / matrix.sum(axis=1, keepdims=True).clip(min=1) if normalize else matrix
+    fig, ax = plt.subplots(figsize=(7.5, 6.2), layout="constrained")
+    sns.heatmap(
+        values,
+        annot=True,
+        fmt=".2f" if normalize else "d",
+        cmap="Blues",
+        xticklabels=class_names,
+        yticklabels=class_names,
+        cbar=False,
+        ax=ax,
+    )
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_samples(
+    x: np.ndarray,
+    y: np.ndarray,
+    per_class: int = 8,
+    class_names: tuple[str, ...] = CLASS_NAMES,
+    seed: int = 0,
+) -> Figure:
+    """A grid with one row per class and `per_class` randomly chosen examples of it."""
+    rng = np.random.default_rng(seed)
+    n_classes = len(class_names)
+    fig, axes = plt.subplots(
+        n_classes, per_class, figsize=(per_class * 0.9 + 1.6, n_classes * 0.9), squeeze=False
+    )
+    for k, row in enumerate(axes):
+        members = np.flatnonzero(y == k)
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for j, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_frame_on(False)
+            if j < len(chosen):
+                ax.imshow(x[chosen[j]], cmap="gray_r", vmin=0, vmax=255)
+        row[0].set_ylabel(class_names[k], rotation=0, ha="right", va="center")
+    fig.subplots_adjust(left=0.2, wspace=0.05, hspace=0.05)
+    return fig
+
+
+def plot_class_means(means: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES) -> Figure:
+    """The mean image of each class, in a row of small panels."""
+    fig, axes = plt.subplots(1, len(means), figsize=(1.3 * len(means), 1.8), layout="constrained")
+    for ax, image, name in zip(axes, means, class_names, strict=True):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=max(float(means.max()), 1e-9))
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    return fig
