@@ -1,4 +1,4 @@
-"""Train a registered model on the report's 55,000/5,000 split, deterministically and cached on disk.
+"""Train a registered model on the report's 55,000/5,000 split, deterministically, cached on disk.
 
 A run is described by a frozen `RunConfig`. Its results live in `results/<key>/`, where the key
 hashes the config, the model's builder source, this module's training-code version and the Keras
@@ -50,7 +50,8 @@ class RunConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (isinstance(self.learning_rate, float | int) and 0 < self.learning_rate < 1):
-            raise ValueError(f"learning_rate must be a number in (0, 1), got {self.learning_rate!r}")
+            rate = self.learning_rate
+            raise ValueError(f"learning_rate must be a number in (0, 1), got {rate!r}")
         subset = self.train_subset
         if subset is not None and (not isinstance(subset, int) or not 1 <= subset <= 55_000):
             raise ValueError(f"train_subset must be None or an integer in 1..55000, got {subset!r}")
@@ -58,7 +59,7 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a finished run produced: per-epoch history, test metrics, timing and its cache folder."""
+    """What a finished run produced: per-epoch history, test metrics, timing, cache folder."""
 
     config: RunConfig
     key: str
@@ -167,7 +168,7 @@ def load_model(result: RunResult) -> keras.Model:
 def prepare_data(
     config: RunConfig, input_shape: tuple[int, ...], data_dir: str | os.PathLike | None = None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The train (possibly a subset), validation and test arrays, scaled and shaped for the model."""
+    """Train (maybe a subset), validation and test arrays, scaled and shaped for the model."""
     (x_full, y_full), (x_test, y_test) = load_fashion_mnist(data_dir)
     (x_train, y_train), (x_val, y_val) = split_validation(x_full, y_full, N_VALIDATION)
     if config.train_subset is not None:

@@ -1,7 +1,7 @@
 """Tests for fmnist_lib.data: IDX parsing, verification, search order, download and splits.
 
 All but one test use tiny synthetic IDX files in tmp_path and a monkeypatched FILES mapping;
-no test uses the network. The last test reads the real files of the Debian package.
+no test uses the network. The last test reads the real files (found by `make data`).
 """
 
 from __future__ import annotations
@@ -653,14 +653,10 @@ def test_to_float_scales_to_unit_float32() -> None:
 
 # --- the real files --------------------------------------------------------------------------
 
-REAL_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-@pytest.mark.skipif(
-    not REAL_DIR.is_dir(), reason=f"{REAL_DIR} missing: sudo apt-get install dataset-fashion-mnist"
-)
-def test_real_fashion_mnist_loads_with_original_shapes_and_balanced_classes() -> None:
-    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist(REAL_DIR, download=False)
+def test_real_fashion_mnist_loads_with_original_shapes_and_balanced_classes(
+    real_data_dir: Path,
+) -> None:
+    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist(real_data_dir, download=False)
     assert x_train.shape == (60000, 28, 28)
     assert y_train.shape == (60000,)
     assert x_test.shape == (10000, 28, 28)

@@ -1,0 +1,81 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args, env=None, timeout=300):
+    """Run `python -m fmnist_lib ARGS` in a subprocess and return the completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "fmnist_lib", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_line_error(process, *fragments):
+    assert process.returncode == 2
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1, process.stderr
+    assert "Traceback" not in process.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_data_prints_the_folder_it_found(real_data_dir):
+    process = run_cli("data", "--no-download")
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == str(real_data_dir)
+
+
+def test_data_with_a_missing_folder_exits_2_naming_it(tmp_path):
+    missing = tmp_path / "nowhere"
+    process = run_cli("data", "--data-dir", str(missing))
+    assert_one_line_error(process, str(missing))
+
+
+def test_data_with_a_corrupt_file_exits_2_naming_the_file(tmp_path, real_data_dir):
+    for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / name).symlink_to(real_data_dir / name)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"not a gzip file")
+    process = run_cli("data", env={"FMNIST_DATA_DIR": str(tmp_path)})
+    assert_one_line_error(process, "train-images-idx3-ubyte.gz")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["train", "resnet"], "invalid choice: 'resnet'"),
+        (["train", "seed-mlp", "--epochs", "0"], "--epochs"),
+        (["train", "seed-mlp", "--seed", "-1"], "--seed"),
+        (["train", "seed-mlp", "--batch-size", "many"], "--batch-size"),
+        (["train", "seed-mlp", "--learning-rate", "2"], "--learning-rate"),
+        (["train"], "model"),
+        (["fly"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, fragment):
+    assert_one_line_error(run_cli(*args), fragment)
+
+
+def test_train_subset_larger_than_the_training_split_exits_2(real_data_dir):
+    assert_one_line_error(run_cli("train", "seed-mlp", "--subset", "60000"), "train_subset")
+
+
+def test_train_prints_progress_then_one_json_line_and_caches(tmp_path, real_data_dir):
+    env = {"FMNIST_RESULTS_DIR": str(tmp_path)}
+    args = ("train", "seed-cnn", "--epochs", "1", "--subset", "300", "--batch-size", "64")
+    first = run_cli(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "seed-cnn epoch 1/1" in first.stderr
+    lines = first.stdout.strip().splitlines()
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    assert set(report) >= {"test_accuracy", "test_loss", "wall_time_s", "cache_folder"}
+    assert report["from_cache"] is False
+    assert os.path.isfile(os.path.join(report["cache_folder"], "model.keras"))
+    second = json.loads(run_cli(*args, env=env).stdout)
+    assert second["from_cache"] is True
+    assert second["test_accuracy"] == report["test_accuracy"]

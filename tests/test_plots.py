@@ -1,0 +1,49 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from fmnist_lib.plots import plot_class_means, plot_confusion, plot_history, plot_samples
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_plot_history_draws_training_and_validation_curves_per_metric():
+    history = pd.DataFrame(
+        {"loss": [1.0, 0.5], "accuracy": [0.6, 0.8], "val_loss": [1.1, 0.7],
+         "val_accuracy": [0.55, 0.75]},
+        index=pd.Index([1, 2], name="epoch"),
+    )
+    fig = plot_history(history)
+    loss_ax, acc_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.lines] == ["training", "validation"]
+    assert acc_ax.lines[1].get_ydata().tolist() == [0.55, 0.75]
+
+
+def test_plot_confusion_labels_rows_as_true_and_columns_as_predicted():
+    fig = plot_confusion(np.eye(10, dtype=int) * 5)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "true label" and ax.get_xlabel() == "predicted label"
+    assert ax.get_xticklabels()[0].get_text() == "T-shirt/top"
+
+
+def test_plot_samples_draws_one_row_per_class():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(40, 28, 28), dtype=np.uint8)
+    y = np.repeat(np.arange(10), 4)
+    fig = plot_samples(x, y, per_class=3)
+    assert len(fig.axes) == 30
+    assert sum(len(ax.images) for ax in fig.axes) == 30
+
+
+def test_plot_class_means_draws_a_titled_panel_per_class():
+    fig = plot_class_means(np.zeros((10, 28, 28)))
+    assert [ax.get_title() for ax in fig.axes][-1] == "Ankle boot"

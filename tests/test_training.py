@@ -1,0 +1,135 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import keras
+import pandas as pd
+import pytest
+
+from fmnist_lib import training
+from fmnist_lib.training import RunConfig, default_config, is_complete, load_model, run, run_key
+
+SMALL = RunConfig(model="seed-mlp", epochs=2, batch_size=32, learning_rate=1e-3, train_subset=512)
+METRIC_COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy"]
+
+
+def test_default_config_takes_the_reports_settings_and_overrides():
+    config = default_config("seed-cnn", seed=3, epochs=None)
+    settings = (config.epochs, config.learning_rate, config.batch_size, config.seed)
+    assert settings == (10, 1e-3, 32, 3)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epochs", 0), ("batch_size", -1), ("seed", -2), ("learning_rate", 5.0),
+     ("train_subset", 55_001), ("epochs", 1.5), ("model", "nope")],
+)
+def test_run_config_rejects_bad_values_naming_the_field(field, value):
+    settings = {"model": "seed-mlp", "epochs": 1, "batch_size": 32, "learning_rate": 1e-3}
+    settings[field] = value
+    with pytest.raises(ValueError, match=field if field != "model" else "unknown model"):
+        RunConfig(**settings)
+
+
+def test_run_key_changes_with_every_config_field():
+    keys = {
+        run_key(SMALL),
+        run_key(RunConfig(**{**SMALL.__dict__, "seed": 1})),
+        run_key(RunConfig(**{**SMALL.__dict__, "epochs": 3})),
+        run_key(RunConfig(**{**SMALL.__dict__, "train_subset": None})),
+        run_key(RunConfig(**{**SMALL.__dict__, "learning_rate": 1e-4})),
+    }
+    assert len(keys) == 5
+
+
+def test_run_writes_a_complete_entry_and_reports_metrics(results, real_data_dir):
+    result = run(SMALL, quiet=True)
+    assert not result.from_cache
+    assert result.folder == (results / run_key(SMALL)).resolve()
+    assert is_complete(result.folder)
+    assert list(result.history.index) == [1, 2]
+    assert {*METRIC_COLUMNS, "time_s"} <= set(result.history.columns)
+    assert 0.0 < result.test_accuracy <= 1.0 and result.test_loss > 0
+    assert result.samples_per_s > 0 and result.wall_time_s > 0
+    metrics = json.loads((result.folder / "metrics.json").read_text())
+    assert metrics["n_train"] == 512 and metrics["n_val"] == 5000 and metrics["n_test"] == 10000
+    assert json.loads((result.folder / "config.json").read_text())["train_subset"] == 512
+    assert not [p for p in results.iterdir() if p.name.startswith(".partial")]
+
+
+def test_same_config_gives_bit_identical_histories(tmp_path, real_data_dir):
+    first = run(SMALL, cache_dir=tmp_path / "a", quiet=True)
+    second = run(SMALL, cache_dir=tmp_path / "b", quiet=True)
+    assert not second.from_cache
+    pd.testing.assert_frame_equal(first.history[METRIC_COLUMNS], second.history[METRIC_COLUMNS],
+                                  check_exact=True)
+    assert first.test_loss == second.test_loss
+
+
+def test_different_seeds_give_different_histories(tmp_path, real_data_dir):
+    first = run(SMALL, cache_dir=tmp_path, quiet=True)
+    other = run(RunConfig(**{**SMALL.__dict__, "seed": 1}), cache_dir=tmp_path, quiet=True)
+    assert not first.history["loss"].equals(other.history["loss"])
+
+
+def test_cache_hit_returns_the_stored_result_without_training(results, real_data_dir,
+                                                              monkeypatch):
+    trained = run(SMALL, quiet=True)
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained again although a complete entry exists")
+
+    monkeypatch.setattr(training, "_train_into", must_not_train)
+    cached = run(SMALL, quiet=True)
+    assert cached.from_cache
+    assert cached.test_accuracy == trained.test_accuracy
+    pd.testing.assert_frame_equal(cached.history, trained.history)
+    assert load_model(cached).count_params() == 550_385
+
+
+def test_a_run_interrupted_while_writing_leaves_no_entry(results, real_data_dir, monkeypatch):
+    def interrupted_save(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        run(SMALL, quiet=True)
+    assert not (results / run_key(SMALL)).exists()
+    assert list(results.iterdir()) == []
+
+
+def test_a_killed_training_process_leaves_no_complete_entry(tmp_path, real_data_dir):
+    env = {**os.environ, "FMNIST_RESULTS_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "fmnist_lib", "train", "seed-mlp", "--epochs", "50",
+               "--subset", "2000"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:
+            if "epoch 1/50" in line:
+                break
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    folders = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert folders, "the run should have started writing a temporary entry"
+    assert not any(is_complete(p) for p in folders)
+    assert all(p.name.startswith(".partial-") for p in folders)
+    config = default_config("seed-mlp", epochs=50, train_subset=2000)
+    assert not (tmp_path / run_key(config)).exists()
+
+
+def test_progress_prints_one_line_per_epoch_unless_quiet(tmp_path, real_data_dir, capsys):
+    run(SMALL, cache_dir=tmp_path, quiet=False)
+    lines = [line for line in capsys.readouterr().out.splitlines() if " epoch " in line]
+    assert [line.split(":")[0] for line in lines] == ["seed-mlp epoch 1/2", "seed-mlp epoch 2/2"]
+    run(RunConfig(**{**SMALL.__dict__, "seed": 5}), cache_dir=tmp_path, quiet=True)
+    assert capsys.readouterr().out == ""
+
+
+def test_cnn_runs_on_images_with_a_channel_axis(tmp_path, real_data_dir):
+    config = RunConfig(model="seed-cnn", epochs=1, batch_size=64, learning_rate=1e-3,
+                       train_subset=256)
+    result = run(config, cache_dir=tmp_path, quiet=True)
+    assert load_model(result).input_shape == (None, 28, 28, 1)
