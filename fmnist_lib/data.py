@@ -155,9 +155,7 @@ def _decode(raw: bytes, *, must_be_gzip: bool) -> bytes:
     """Return the IDX bytes of a file's content, decompressing it when it is gzip."""
     if raw[:2] != _GZIP_MAGIC:
         if must_be_gzip:
-            raise _BadFile(
-                "is not a gzip file (it does not start with the gzip bytes 1f 8b)"
-            )
+            raise _BadFile("is not a gzip file (it does not start with the gzip bytes 1f 8b)")
         return raw
     try:
         return gzip.decompress(raw)

@@ -10,7 +10,10 @@ def run_cli(*args, env=None, timeout=300):
     """Run `python -m fmnist_lib ARGS` in a subprocess and return the completed process."""
     return subprocess.run(
         [sys.executable, "-m", "fmnist_lib", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -36,8 +39,11 @@ def test_data_with_a_missing_folder_exits_2_naming_it(tmp_path):
 
 
 def test_data_with_a_corrupt_file_exits_2_naming_the_file(tmp_path, real_data_dir):
-    for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                 "t10k-labels-idx1-ubyte.gz"):
+    for name in (
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         (tmp_path / name).symlink_to(real_data_dir / name)
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"not a gzip file")
     process = run_cli("data", env={"FMNIST_DATA_DIR": str(tmp_path)})

@@ -474,7 +474,10 @@ def test_fetch_retries_then_falls_back_to_next_mirror(
     calls: list[str] = []
     cache = tmp_path / "cache"
     result = data.fetch_fashion_mnist(
-        cache, mirrors=(MIRROR_A, MIRROR_B), urlopen=fake_urlopen(responses, calls), retries=1,
+        cache,
+        mirrors=(MIRROR_A, MIRROR_B),
+        urlopen=fake_urlopen(responses, calls),
+        retries=1,
         progress=False,
     )
     assert result == cache
@@ -499,7 +502,10 @@ def test_fetch_rejects_altered_bytes_and_uses_next_mirror(
     calls: list[str] = []
     cache = tmp_path / "cache"
     data.fetch_fashion_mnist(
-        cache, mirrors=(MIRROR_A, MIRROR_B), urlopen=fake_urlopen(responses, calls), retries=0,
+        cache,
+        mirrors=(MIRROR_A, MIRROR_B),
+        urlopen=fake_urlopen(responses, calls),
+        retries=0,
         progress=False,
     )
     assert MIRROR_A + name in calls
@@ -652,6 +658,7 @@ def test_to_float_scales_to_unit_float32() -> None:
 
 
 # --- the real files --------------------------------------------------------------------------
+
 
 def test_real_fashion_mnist_loads_with_original_shapes_and_balanced_classes(
     real_data_dir: Path,

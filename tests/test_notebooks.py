@@ -24,8 +24,17 @@ def to_ipynb(source: Path, folder: Path) -> Path:
     """Convert a Jupytext MyST notebook to a temporary .ipynb, as a reader would."""
     target = folder / f"{source.stem}.ipynb"
     subprocess.run(
-        [sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", str(source),
-         "-o", str(target)],
+        [
+            sys.executable,
+            "-m",
+            "jupytext",
+            "--quiet",
+            "--to",
+            "ipynb",
+            str(source),
+            "-o",
+            str(target),
+        ],
         check=True,
     )
     return target
@@ -41,8 +50,12 @@ def test_every_chapter_has_smoke_and_bad_parameters():
 def test_chapter_runs_with_small_parameters(source, tmp_path, real_data_dir):
     notebook = to_ipynb(source, tmp_path)
     papermill.execute_notebook(
-        str(notebook), str(tmp_path / "out.ipynb"), parameters=SMOKE_PARAMETERS[source.stem],
-        cwd=str(source.parent), kernel_name="python3", progress_bar=False,
+        str(notebook),
+        str(tmp_path / "out.ipynb"),
+        parameters=SMOKE_PARAMETERS[source.stem],
+        cwd=str(source.parent),
+        kernel_name="python3",
+        progress_bar=False,
     )
 
 
@@ -52,8 +65,12 @@ def test_chapter_with_a_bad_parameter_fails_naming_it(source, tmp_path, real_dat
     parameters, fragment = BAD_PARAMETERS[source.stem]
     with pytest.raises(papermill.PapermillExecutionError) as failure:
         papermill.execute_notebook(
-            str(notebook), str(tmp_path / "out.ipynb"), parameters=parameters,
-            cwd=str(source.parent), kernel_name="python3", progress_bar=False,
+            str(notebook),
+            str(tmp_path / "out.ipynb"),
+            parameters=parameters,
+            cwd=str(source.parent),
+            kernel_name="python3",
+            progress_bar=False,
         )
     assert failure.value.ename == "ParameterError"
     assert fragment in failure.value.evalue

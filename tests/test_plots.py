@@ -18,8 +18,12 @@ def close_figures():
 
 def test_plot_history_draws_training_and_validation_curves_per_metric():
     history = pd.DataFrame(
-        {"loss": [1.0, 0.5], "accuracy": [0.6, 0.8], "val_loss": [1.1, 0.7],
-         "val_accuracy": [0.55, 0.75]},
+        {
+            "loss": [1.0, 0.5],
+            "accuracy": [0.6, 0.8],
+            "val_loss": [1.1, 0.7],
+            "val_accuracy": [0.55, 0.75],
+        },
         index=pd.Index([1, 2], name="epoch"),
     )
     fig = plot_history(history)

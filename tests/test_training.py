@@ -23,8 +23,15 @@ def test_default_config_takes_the_reports_settings_and_overrides():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("epochs", 0), ("batch_size", -1), ("seed", -2), ("learning_rate", 5.0),
-     ("train_subset", 55_001), ("epochs", 1.5), ("model", "nope")],
+    [
+        ("epochs", 0),
+        ("batch_size", -1),
+        ("seed", -2),
+        ("learning_rate", 5.0),
+        ("train_subset", 55_001),
+        ("epochs", 1.5),
+        ("model", "nope"),
+    ],
 )
 def test_run_config_rejects_bad_values_naming_the_field(field, value):
     settings = {"model": "seed-mlp", "epochs": 1, "batch_size": 32, "learning_rate": 1e-3}
@@ -63,8 +70,9 @@ def test_same_config_gives_bit_identical_histories(tmp_path, real_data_dir):
     first = run(SMALL, cache_dir=tmp_path / "a", quiet=True)
     second = run(SMALL, cache_dir=tmp_path / "b", quiet=True)
     assert not second.from_cache
-    pd.testing.assert_frame_equal(first.history[METRIC_COLUMNS], second.history[METRIC_COLUMNS],
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        first.history[METRIC_COLUMNS], second.history[METRIC_COLUMNS], check_exact=True
+    )
     assert first.test_loss == second.test_loss
 
 
@@ -74,8 +82,7 @@ def test_different_seeds_give_different_histories(tmp_path, real_data_dir):
     assert not first.history["loss"].equals(other.history["loss"])
 
 
-def test_cache_hit_returns_the_stored_result_without_training(results, real_data_dir,
-                                                              monkeypatch):
+def test_cache_hit_returns_the_stored_result_without_training(results, real_data_dir, monkeypatch):
     trained = run(SMALL, quiet=True)
 
     def must_not_train(*args, **kwargs):
@@ -102,8 +109,17 @@ def test_a_run_interrupted_while_writing_leaves_no_entry(results, real_data_dir,
 
 def test_a_killed_training_process_leaves_no_complete_entry(tmp_path, real_data_dir):
     env = {**os.environ, "FMNIST_RESULTS_DIR": str(tmp_path)}
-    command = [sys.executable, "-m", "fmnist_lib", "train", "seed-mlp", "--epochs", "50",
-               "--subset", "2000"]
+    command = [
+        sys.executable,
+        "-m",
+        "fmnist_lib",
+        "train",
+        "seed-mlp",
+        "--epochs",
+        "50",
+        "--subset",
+        "2000",
+    ]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stderr:
@@ -129,7 +145,8 @@ def test_progress_prints_one_line_per_epoch_unless_quiet(tmp_path, real_data_dir
 
 
 def test_cnn_runs_on_images_with_a_channel_axis(tmp_path, real_data_dir):
-    config = RunConfig(model="seed-cnn", epochs=1, batch_size=64, learning_rate=1e-3,
-                       train_subset=256)
+    config = RunConfig(
+        model="seed-cnn", epochs=1, batch_size=64, learning_rate=1e-3, train_subset=256
+    )
     result = run(config, cache_dir=tmp_path, quiet=True)
     assert load_model(result).input_shape == (None, 28, 28, 1)
