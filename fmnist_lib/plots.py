@@ -81,10 +81,16 @@ def plot_samples(
 
 
 def plot_class_means(means: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES) -> Figure:
-    """The mean image of each class, in a row of small panels."""
-    fig, axes = plt.subplots(1, len(means), figsize=(1.3 * len(means), 1.8), layout="constrained")
-    for ax, image, name in zip(axes, means, class_names, strict=True):
-        ax.imshow(image, cmap="gray_r", vmin=0, vmax=max(float(means.max()), 1e-9))
-        ax.set_title(name, fontsize=9)
+    """The mean image of each class, in a grid of small titled panels (five per row)."""
+    ncols = min(5, len(means))
+    nrows = -(-len(means) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(1.6 * ncols, 1.85 * nrows), layout="constrained", squeeze=False
+    )
+    vmax = max(float(np.max(means)), 1e-9)
+    for k, ax in enumerate(axes.flat):
         ax.axis("off")
+        if k < len(means):
+            ax.imshow(means[k], cmap="gray_r", vmin=0, vmax=vmax)
+            ax.set_title(class_names[k], fontsize=10)
     return fig
