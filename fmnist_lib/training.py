@@ -125,6 +125,9 @@ def run(
         if not quiet:
             print(f"{config.model}: cached run {folder}")
         return load_result(folder)
+    if folder.exists():
+        # Entries appear complete by an atomic rename, so an incomplete one was damaged by hand.
+        shutil.rmtree(folder)
     root.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".partial-{key}-", dir=root))
     try:

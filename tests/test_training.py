@@ -96,6 +96,14 @@ def test_cache_hit_returns_the_stored_result_without_training(results, real_data
     assert load_model(cached).count_params() == 550_385
 
 
+def test_a_damaged_entry_is_retrained_not_returned(results, real_data_dir):
+    first = run(SMALL, quiet=True)
+    (first.folder / "model.keras").unlink()
+    again = run(SMALL, quiet=True)
+    assert not again.from_cache and is_complete(again.folder)
+    assert again.test_loss == first.test_loss
+
+
 def test_a_run_interrupted_while_writing_leaves_no_entry(results, real_data_dir, monkeypatch):
     def interrupted_save(self, *args, **kwargs):
         raise KeyboardInterrupt
