@@ -1,5 +1,7 @@
 """Validation of notebook parameters, so a bad papermill `-p` value fails early and says why."""
 
+import math
+
 
 class ParameterError(ValueError):
     """A notebook or command-line parameter has a value it cannot take."""
@@ -20,6 +22,27 @@ def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = 
     if value < minimum or (maximum is not None and value > maximum):
         raise _fail(name, f"an integer {bound}", value)
     return value
+
+
+def check_float(
+    name: str, value: object, above: float | None = None, at_most: float | None = None
+) -> float:
+    """Return `value` as a float if it is a finite number > `above` and <= `at_most`."""
+    bounds = []
+    if above is not None:
+        bounds.append(f"> {above}")
+    if at_most is not None:
+        bounds.append(f"<= {at_most}")
+    expected = " and ".join(bounds) or "finite"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(name, f"a number {expected}", value)
+    if (
+        not math.isfinite(value)
+        or (above is not None and value <= above)
+        or (at_most is not None and value > at_most)
+    ):
+        raise _fail(name, f"a number {expected}", value)
+    return float(value)
 
 
 def check_optional_int(

@@ -13,10 +13,24 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.md"))
 # Small parameters per chapter, so that each smoke run takes seconds, not minutes.
 SMOKE_PARAMETERS = {
     "data_exploration": {"examples_per_class": 2, "seed": 1},
+    "theory_perceptrons": {"epochs": 1, "train_subset": 5000, "perceptron_subset": 2000},
+    "theory_softmax": {"n_trials": 50, "n_examples": 100},
+    "theory_cross_entropy": {
+        "n_examples": 64,
+        "n_trials": 50,
+        "n_train": 500,
+        "epochs": 1,
+        "n_points": 11,
+    },
+    "theory_convolution": {"n_random_checks": 3, "image_index": 0},
 }
 # A bad value per chapter and the words its error message must contain.
 BAD_PARAMETERS = {
     "data_exploration": ({"examples_per_class": -3}, "examples_per_class"),
+    "theory_perceptrons": ({"epochs": -1}, "epochs"),
+    "theory_softmax": ({"n_trials": 0}, "n_trials"),
+    "theory_cross_entropy": ({"epochs": -1}, "epochs"),
+    "theory_convolution": ({"image_index": 60000}, "image_index"),
 }
 
 

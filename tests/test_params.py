@@ -3,6 +3,7 @@ import pytest
 from fmnist_lib.params import (
     ParameterError,
     check_choice,
+    check_float,
     check_int,
     check_optional_int,
     check_optional_path,
@@ -42,3 +43,14 @@ def test_check_optional_path_rejects_empty_and_non_strings():
     for bad in ("", "  ", 3):
         with pytest.raises(ParameterError, match="data_dir"):
             check_optional_path("data_dir", bad)
+
+
+def test_check_float_accepts_numbers_in_range_as_floats():
+    assert check_float("learning_rate", 1, above=0, at_most=10) == 1.0
+    assert isinstance(check_float("learning_rate", 1, above=0), float)
+
+
+@pytest.mark.parametrize("value", [0, -0.1, 10.5, float("nan"), float("inf"), "0.1", True, None])
+def test_check_float_rejects_bad_values_naming_the_bounds(value):
+    with pytest.raises(ParameterError, match=r"'learning_rate' must be a number > 0 and <= 10"):
+        check_float("learning_rate", value, above=0, at_most=10)
