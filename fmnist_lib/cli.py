@@ -109,6 +109,7 @@ def _train(args: argparse.Namespace) -> dict:
         "model": config.model,
         "test_accuracy": result.test_accuracy,
         "test_loss": result.test_loss,
+        "best_epoch": result.best_epoch,
         "wall_time_s": result.wall_time_s,
         "samples_per_s": result.samples_per_s,
         "from_cache": result.from_cache,

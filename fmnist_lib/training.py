@@ -2,16 +2,13 @@
 
 A run is described by a frozen `RunConfig`. Its results live in `results/<key>/`, where the key
 hashes the config, the model's builder source, this module's training-code version and the Keras
-version. `run` trains only when no complete entry exists; an entry is written to a temporary
-folder and renamed into place when complete, so an interrupted run never looks finished.
+version. `run` trains only when no complete entry exists (see `fmnist_lib.cache`). An entry holds
+the config, the per-epoch history, the metrics, the final model, the weights of the epoch with
+the best validation accuracy and the final model's test-set probabilities.
 """
 
 import dataclasses
-import hashlib
-import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +18,28 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from fmnist_lib.cache import (
+    hash_key,
+    is_complete,
+    produce_entry,
+    read_json,
+    results_dir,
+    write_json,
+)
 from fmnist_lib.data import load_fashion_mnist, split_validation, to_float
 from fmnist_lib.models import get_model_spec, model_code_version
+from fmnist_lib.theory import cross_entropy
 
 # Bump when a change here (optimizer, loss, data order, evaluation) would change a run's numbers.
-TRAINING_CODE_VERSION = 1
-ENTRY_FILES = ("config.json", "history.csv", "metrics.json", "model.keras")
+TRAINING_CODE_VERSION = 2
+ENTRY_FILES = (
+    "config.json",
+    "history.csv",
+    "metrics.json",
+    "model.keras",
+    "best.weights.h5",
+    "test_probabilities.npy",
+)
 N_VALIDATION = 5000
 
 
@@ -67,8 +80,10 @@ class RunResult:
     history: pd.DataFrame
     test_loss: float
     test_accuracy: float
+    best_epoch: int
     wall_time_s: float
     samples_per_s: float
+    metrics: dict
     from_cache: bool
 
 
@@ -85,14 +100,6 @@ def default_config(model: str, **overrides: object) -> RunConfig:
     return RunConfig(**settings)
 
 
-def results_dir() -> Path:
-    """Where runs are cached: `$FMNIST_RESULTS_DIR`, else `results/` at the repository root."""
-    if os.environ.get("FMNIST_RESULTS_DIR"):
-        return Path(os.environ["FMNIST_RESULTS_DIR"])
-    root = Path(__file__).resolve().parents[1]
-    return (root if (root / "pyproject.toml").exists() else Path.cwd()) / "results"
-
-
 def run_key(config: RunConfig) -> str:
     """The cache key of a run: a hash of its config and of the code that would train it."""
     identity = {
@@ -101,13 +108,7 @@ def run_key(config: RunConfig) -> str:
         "training_code": TRAINING_CODE_VERSION,
         "keras": keras.__version__,
     }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    return f"{config.model}-{digest[:16]}"
-
-
-def is_complete(folder: Path) -> bool:
-    """Whether a cache folder holds every file of a finished run."""
-    return all((folder / name).is_file() for name in ENTRY_FILES)
+    return hash_key(config.model, identity)
 
 
 def run(
@@ -118,38 +119,22 @@ def run(
     quiet: bool = False,
 ) -> RunResult:
     """Train `config` once and cache it; later calls return the cached result without training."""
-    root = Path(cache_dir) if cache_dir is not None else results_dir()
-    key = run_key(config)
-    folder = root / key
-    if is_complete(folder):
-        if not quiet:
-            print(f"{config.model}: cached run {folder}")
-        return load_result(folder)
-    if folder.exists():
-        # Entries appear complete by an atomic rename, so an incomplete one was damaged by hand.
-        shutil.rmtree(folder)
-    root.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".partial-{key}-", dir=root))
-    try:
-        _train_into(config, partial, data_dir=data_dir, quiet=quiet)
-        try:
-            partial.rename(folder)
-        except OSError:
-            if not is_complete(folder):
-                raise
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial)
-    return dataclasses.replace(load_result(folder), from_cache=False)
+    folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / run_key(config)
+    trained = produce_entry(
+        folder, ENTRY_FILES, lambda tmp: _train_into(config, tmp, data_dir=data_dir, quiet=quiet)
+    )
+    if not trained and not quiet:
+        print(f"{config.model} (seed {config.seed}): cached run {folder}")
+    return dataclasses.replace(load_result(folder), from_cache=not trained)
 
 
 def load_result(folder: Path) -> RunResult:
     """Read a complete cache entry back into a `RunResult`."""
     folder = Path(folder)
-    if not is_complete(folder):
+    if not is_complete(folder, ENTRY_FILES):
         raise FileNotFoundError(f"{folder} is not a complete run: it lacks one of {ENTRY_FILES}")
-    config = RunConfig(**json.loads((folder / "config.json").read_text()))
-    metrics = json.loads((folder / "metrics.json").read_text())
+    config = RunConfig(**read_json(folder / "config.json"))
+    metrics = read_json(folder / "metrics.json")
     return RunResult(
         config=config,
         key=folder.name,
@@ -157,15 +142,39 @@ def load_result(folder: Path) -> RunResult:
         history=pd.read_csv(folder / "history.csv", index_col="epoch"),
         test_loss=metrics["test_loss"],
         test_accuracy=metrics["test_accuracy"],
+        best_epoch=metrics["best_epoch"],
         wall_time_s=metrics["wall_time_s"],
         samples_per_s=metrics["samples_per_s"],
+        metrics=metrics,
         from_cache=True,
     )
 
 
-def load_model(result: RunResult) -> keras.Model:
-    """The trained Keras model of a run, loaded from its cache folder."""
-    return keras.models.load_model(result.folder / "model.keras")
+def list_runs(cache_dir: Path | None = None) -> list[RunResult]:
+    """Every complete training run in the cache, sorted by model, seed and epochs."""
+    root = Path(cache_dir) if cache_dir is not None else results_dir()
+    folders = root.glob("*/config.json") if root.is_dir() else []
+    results = [
+        load_result(path.parent)
+        for path in folders
+        if not path.parent.name.startswith(".") and is_complete(path.parent, ENTRY_FILES)
+    ]
+    return sorted(results, key=lambda r: (r.config.model, r.config.seed, r.config.epochs, r.key))
+
+
+def load_model(result: RunResult, weights: str = "last") -> keras.Model:
+    """The trained model of a run, with its final weights or those of its best epoch."""
+    if weights not in ("last", "best"):
+        raise ValueError(f"weights must be 'last' or 'best', got {weights!r}")
+    model = keras.models.load_model(result.folder / "model.keras")
+    if weights == "best":
+        model.load_weights(result.folder / "best.weights.h5")
+    return model
+
+
+def load_test_probabilities(result: RunResult) -> np.ndarray:
+    """The final model's class probabilities (10000, 10) on the test set, as cached."""
+    return np.load(result.folder / "test_probabilities.npy")
 
 
 def prepare_data(
@@ -199,7 +208,13 @@ def _train_into(
     data = prepare_data(config, tuple(model.input_shape[1:]), data_dir)
     x_train, y_train = data["train"]
     epoch_times: list[float] = []
-    callback = _progress_callback(config, epoch_times, quiet)
+    best = keras.callbacks.ModelCheckpoint(
+        str(folder / "best.weights.h5"),
+        monitor="val_accuracy",
+        mode="max",
+        save_best_only=True,
+        save_weights_only=True,
+    )
     started = time.perf_counter()
     fit = model.fit(
         x_train,
@@ -207,16 +222,23 @@ def _train_into(
         epochs=config.epochs,
         batch_size=config.batch_size,
         validation_data=data["val"],
-        callbacks=[callback],
+        callbacks=[_progress_callback(config, epoch_times, quiet), best],
         verbose=0,
     )
     wall_time = time.perf_counter() - started
-    test_loss, test_accuracy = model.evaluate(*data["test"], batch_size=512, verbose=0)
     history = pd.DataFrame(fit.history, index=pd.RangeIndex(1, config.epochs + 1, name="epoch"))
     history["time_s"] = epoch_times
+    last = _evaluate(model, data["test"])
+    probabilities = last.pop("probabilities")
+    model.save(folder / "model.keras")
+    model.load_weights(folder / "best.weights.h5")
+    best_metrics = _evaluate(model, data["test"])
+    best_metrics.pop("probabilities")
     metrics = {
-        "test_loss": float(test_loss),
-        "test_accuracy": float(test_accuracy),
+        **{f"test_{name}": value for name, value in last.items()},
+        **{f"best_test_{name}": value for name, value in best_metrics.items()},
+        "best_epoch": int(history["val_accuracy"].to_numpy().argmax()) + 1,
+        "best_val_accuracy": float(history["val_accuracy"].max()),
         "wall_time_s": wall_time,
         "samples_per_s": len(x_train) * config.epochs / wall_time,
         "n_train": len(x_train),
@@ -226,15 +248,29 @@ def _train_into(
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
     }
-    (folder / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+    write_json(folder / "config.json", dataclasses.asdict(config))
     history.to_csv(folder / "history.csv")
-    model.save(folder / "model.keras")
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    np.save(folder / "test_probabilities.npy", probabilities)
+    write_json(folder / "metrics.json", metrics)
     if not quiet:
         print(
-            f"{config.model}: test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f} "
-            f"({wall_time:.1f} s)"
+            f"{config.model} (seed {config.seed}): test loss {metrics['test_loss']:.4f}, "
+            f"test accuracy {metrics['test_accuracy']:.4f} ({wall_time:.1f} s)"
         )
+
+
+def _evaluate(model: keras.Model, test: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Test loss (with the L2 term), accuracy, cross-entropy alone, L2 term and probabilities."""
+    x, y = test
+    loss, accuracy = model.evaluate(x, y, batch_size=512, verbose=0)
+    probabilities = np.asarray(model.predict(x, batch_size=512, verbose=0), dtype=np.float32)
+    return {
+        "loss": float(loss),
+        "accuracy": float(accuracy),
+        "cross_entropy": cross_entropy(probabilities, y),
+        "l2_penalty": float(sum(float(penalty) for penalty in model.losses)),
+        "probabilities": probabilities,
+    }
 
 
 def _progress_callback(

@@ -9,7 +9,24 @@ import pandas as pd
 import pytest
 
 from fmnist_lib import training
-from fmnist_lib.training import RunConfig, default_config, is_complete, load_model, run, run_key
+from fmnist_lib.cache import is_complete as has_files
+from fmnist_lib.data import load_fashion_mnist
+from fmnist_lib.training import (
+    ENTRY_FILES,
+    RunConfig,
+    default_config,
+    list_runs,
+    load_model,
+    load_test_probabilities,
+    run,
+    run_key,
+)
+
+
+def is_complete(folder):
+    """Whether a folder holds every file of a finished training run."""
+    return has_files(folder, ENTRY_FILES)
+
 
 SMALL = RunConfig(model="seed-mlp", epochs=2, batch_size=32, learning_rate=1e-3, train_subset=512)
 METRIC_COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy"]
@@ -64,6 +81,45 @@ def test_run_writes_a_complete_entry_and_reports_metrics(results, real_data_dir)
     assert metrics["n_train"] == 512 and metrics["n_val"] == 5000 and metrics["n_test"] == 10000
     assert json.loads((result.folder / "config.json").read_text())["train_subset"] == 512
     assert not [p for p in results.iterdir() if p.name.startswith(".partial")]
+
+
+def test_run_keeps_the_best_epoch_weights_and_its_test_metrics(results, real_data_dir):
+    config = RunConfig(**{**SMALL.__dict__, "epochs": 4})
+    result = run(config, quiet=True)
+    assert result.best_epoch == int(result.history["val_accuracy"].idxmax())
+    assert result.metrics["best_val_accuracy"] == result.history["val_accuracy"].max()
+    _, (x_test, y_test) = load_fashion_mnist(real_data_dir)
+    x = x_test.astype("float32") / 255
+    best = load_model(result, weights="best")
+    _, best_accuracy = best.evaluate(x, y_test, verbose=0)
+    assert best_accuracy == pytest.approx(result.metrics["best_test_accuracy"], abs=1e-6)
+    with pytest.raises(ValueError, match="weights"):
+        load_model(result, weights="first")
+
+
+def test_test_loss_is_cross_entropy_plus_the_l2_term(results, real_data_dir):
+    metrics = run(SMALL, quiet=True).metrics
+    assert metrics["test_l2_penalty"] > 0
+    total = metrics["test_cross_entropy"] + metrics["test_l2_penalty"]
+    assert metrics["test_loss"] == pytest.approx(total, rel=1e-4)
+
+
+def test_cached_test_probabilities_reproduce_the_test_accuracy(results, real_data_dir):
+    result = run(SMALL, quiet=True)
+    probabilities = load_test_probabilities(result)
+    _, (_, y_test) = load_fashion_mnist(real_data_dir)
+    assert probabilities.shape == (10_000, 10)
+    accuracy = (probabilities.argmax(axis=1) == y_test).mean()
+    assert accuracy == pytest.approx(result.test_accuracy, abs=1e-6)
+
+
+def test_list_runs_finds_every_complete_run_and_ignores_partial_ones(results, real_data_dir):
+    other = RunConfig(**{**SMALL.__dict__, "seed": 3})
+    run(SMALL, quiet=True)
+    run(other, quiet=True)
+    (results / ".partial-seed-mlp-x").mkdir()
+    (results / "seed-mlp-damaged").mkdir()
+    assert [r.config for r in list_runs()] == [SMALL, other]
 
 
 def test_same_config_gives_bit_identical_histories(tmp_path, real_data_dir):
