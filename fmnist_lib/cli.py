@@ -1,7 +1,9 @@
-"""Command line: `python -m fmnist_lib data` and `python -m fmnist_lib train MODEL [options]`.
+"""Command line of fmnist_lib: data, train, report, prepare and book.
 
-Progress goes to stderr; `train` ends with one JSON line on stdout. Bad arguments and data
-problems exit with status 2 and a one-line message, never a traceback.
+`python -m fmnist_lib data` finds or fetches the data; `train MODEL` trains one cached run and
+ends with one JSON line on stdout (progress goes to stderr); `report` lists the cached runs;
+`prepare` trains every run the book uses; `book` prepares and then builds the book. Bad
+arguments and data problems exit with status 2 and a one-line message, never a traceback.
 """
 
 import argparse
@@ -9,7 +11,9 @@ import contextlib
 import importlib
 import json
 import os
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -77,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--subset", type=_positive_int, help="train on the first N of 55,000")
     train.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+
+    report = commands.add_parser("report", help="list the cached training runs")
+    report.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+
+    commands.add_parser("prepare", help="train every run and baseline the book uses (cached)")
+    book = commands.add_parser("book", help="prepare, then build the book into _build/html")
+    book.add_argument("--root", default=".", help="the book's folder (default: .)")
     return parser
 
 
@@ -117,6 +128,76 @@ def _train(args: argparse.Namespace) -> dict:
     }
 
 
+REPORT_KEYS = (
+    "model",
+    "seed",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "test_accuracy",
+    "test_loss",
+    "best_epoch",
+    "wall_time_s",
+    "cache_folder",
+)
+
+
+def _report(as_json: bool) -> str:
+    training = _import_quietly("fmnist_lib.training")
+    rows = [
+        {
+            "model": r.config.model,
+            "seed": r.config.seed,
+            "epochs": r.config.epochs,
+            "batch_size": r.config.batch_size,
+            "learning_rate": r.config.learning_rate,
+            "test_accuracy": r.test_accuracy,
+            "test_loss": r.test_loss,
+            "best_epoch": r.best_epoch,
+            "wall_time_s": r.wall_time_s,
+            "cache_folder": str(r.folder),
+        }
+        for r in training.list_runs()
+    ]
+    if as_json:
+        return json.dumps(rows)
+    if not rows:
+        return f"no cached runs in {training.results_dir()}"
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=REPORT_KEYS).to_string(index=False, float_format="%.4f")
+
+
+def _prepare() -> list[tuple[str, float, bool]]:
+    experiments = _import_quietly("fmnist_lib.experiments")
+    done = experiments.run_steps(experiments.book_steps())
+    print(
+        "prepared: "
+        + ", ".join(f"{label} {'cached' if cached else f'{s:.0f} s'}" for label, s, cached in done),
+        flush=True,
+    )
+    return done
+
+
+def _book(root: str) -> int:
+    started = time.perf_counter()
+    done = _prepare()
+    prepared = time.perf_counter()
+    print("building the book with jupyter-book", flush=True)
+    jupyter_book = os.path.join(os.path.dirname(sys.executable), "jupyter-book")
+    build = subprocess.run([jupyter_book, "build", "--warningiserror", "--keep-going", root])
+    finished = time.perf_counter()
+    print("\nsummary")
+    for label, seconds, cached in done:
+        print(f"  {label:<40} {'cached' if cached else f'trained in {seconds:.0f} s'}")
+    print(f"  {'training and baselines':<40} {prepared - started:.0f} s")
+    print(f"  {'jupyter-book build':<40} {finished - prepared:.0f} s")
+    print(f"  {'total':<40} {finished - started:.0f} s")
+    if build.returncode == 0:
+        print(f"The book is in {os.path.join(root, '_build', 'html', 'index.html')}")
+    return build.returncode
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status."""
     parser = build_parser()
@@ -124,8 +205,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "data":
             print(locate_fashion_mnist(args.data_dir, download=not args.no_download))
-        else:
+        elif args.command == "train":
             print(json.dumps(_train(args)))
+        elif args.command == "report":
+            print(_report(args.json))
+        elif args.command == "prepare":
+            _prepare()
+        else:
+            return _book(args.root)
     except (DataError, ValueError) as error:
         message = " ".join(str(error).split())
         print(f"{parser.prog}: error: {message}", file=sys.stderr)

@@ -8,6 +8,7 @@ the rows); its matrix is the transpose of ours.
 import keras
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
@@ -60,3 +61,45 @@ def most_confused_pairs(
             "share_of_true": counts[order] / matrix.sum(axis=1)[rows[order]].clip(min=1),
         }
     )
+
+
+def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict[str, float]:
+    """McNemar's exact test of two classifiers on the same examples (two-sided binomial)."""
+    y_true, pred_a, pred_b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
+    if not y_true.shape == pred_a.shape == pred_b.shape or y_true.ndim != 1:
+        raise ValueError("y_true, pred_a and pred_b must be 1-d arrays of the same length")
+    right_a, right_b = pred_a == y_true, pred_b == y_true
+    only_a = int(np.sum(right_a & ~right_b))
+    only_b = int(np.sum(~right_a & right_b))
+    discordant = only_a + only_b
+    p_value = binomtest(only_a, discordant, 0.5).pvalue if discordant else 1.0
+    return {"only_a_right": only_a, "only_b_right": only_b, "p_value": float(p_value)}
+
+
+def runs_table(results: list) -> pd.DataFrame:
+    """One row per training run: model, seed, last-epoch and best-epoch metrics, timing."""
+    rows = []
+    for result in results:
+        m, config, last = result.metrics, result.config, result.history.iloc[-1]
+        best = result.history.loc[result.best_epoch]
+        rows.append(
+            {
+                "model": config.model,
+                "seed": config.seed,
+                "epochs": config.epochs,
+                "test_accuracy": result.test_accuracy,
+                "test_loss": result.test_loss,
+                "test_cross_entropy": m["test_cross_entropy"],
+                "val_accuracy": last["val_accuracy"],
+                "val_loss": last["val_loss"],
+                "best_epoch": result.best_epoch,
+                "best_val_accuracy": best["val_accuracy"],
+                "best_val_loss": best["val_loss"],
+                "best_test_accuracy": m["best_test_accuracy"],
+                "best_test_loss": m["best_test_loss"],
+                "wall_time_s": result.wall_time_s,
+                "samples_per_s": result.samples_per_s,
+                "n_params": m["n_params"],
+            }
+        )
+    return pd.DataFrame(rows)

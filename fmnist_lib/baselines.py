@@ -1,0 +1,113 @@
+"""Classical baselines from scikit-learn on the report's split, cached like training runs."""
+
+import dataclasses
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sklearn
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from fmnist_lib.cache import hash_key, produce_entry, read_json, results_dir, write_json
+from fmnist_lib.data import load_fashion_mnist, split_validation, to_float
+
+BASELINES = ("logistic-regression", "random-forest")
+ENTRY_FILES = ("config.json", "metrics.json", "test_predictions.npy")
+# Bump when a change here would change a baseline's numbers.
+BASELINE_CODE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """One baseline fit: which classifier, from which seed, on how many training images."""
+
+    name: str
+    seed: int = 0
+    train_subset: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in BASELINES:
+            raise ValueError(f"unknown baseline {self.name!r}; choose one of: {BASELINES}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        subset = self.train_subset
+        if subset is not None and (not isinstance(subset, int) or not 10 <= subset <= 55_000):
+            raise ValueError(f"train_subset must be None or an int in 10..55000, got {subset!r}")
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """A fitted baseline's test accuracy, fitting time and test predictions."""
+
+    config: BaselineConfig
+    folder: Path
+    test_accuracy: float
+    fit_time_s: float
+    metrics: dict
+    test_predictions: np.ndarray
+    from_cache: bool
+
+
+def make_classifier(config: BaselineConfig) -> ClassifierMixin:
+    """The unfitted scikit-learn classifier a baseline config names."""
+    if config.name == "logistic-regression":
+        return LogisticRegression(max_iter=500, random_state=config.seed)
+    return RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=config.seed)
+
+
+def run_baseline(config: BaselineConfig, *, cache_dir: Path | None = None) -> BaselineResult:
+    """Fit a baseline on the flattened training images once, cached; evaluate on the test set."""
+    identity = {
+        "config": dataclasses.asdict(config),
+        "code": BASELINE_CODE_VERSION,
+        "sklearn": sklearn.__version__,
+    }
+    folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / hash_key(
+        f"baseline-{config.name}", identity
+    )
+    fitted = produce_entry(folder, ENTRY_FILES, lambda tmp: _fit_into(config, tmp))
+    metrics = read_json(folder / "metrics.json")
+    return BaselineResult(
+        config=config,
+        folder=folder.resolve(),
+        test_accuracy=metrics["test_accuracy"],
+        fit_time_s=metrics["fit_time_s"],
+        metrics=metrics,
+        test_predictions=np.load(folder / "test_predictions.npy"),
+        from_cache=not fitted,
+    )
+
+
+def _fit_into(config: BaselineConfig, folder: Path) -> None:
+    """Fit, evaluate and write a baseline's cache entry into `folder`."""
+    (x_full, y_full), (x_test, y_test) = load_fashion_mnist()
+    (x_train, y_train), _ = split_validation(x_full, y_full)
+    if config.train_subset is not None:
+        x_train, y_train = x_train[: config.train_subset], y_train[: config.train_subset]
+    x_train = to_float(x_train).reshape(len(x_train), -1)
+    classifier = make_classifier(config)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        classifier.fit(x_train, y_train)
+    fit_time = time.perf_counter() - started
+    predictions = classifier.predict(to_float(x_test).reshape(len(x_test), -1))
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    write_json(folder / "config.json", dataclasses.asdict(config))
+    np.save(folder / "test_predictions.npy", predictions.astype(np.int64))
+    write_json(
+        folder / "metrics.json",
+        {
+            "test_accuracy": float((predictions == y_test).mean()),
+            "fit_time_s": fit_time,
+            "samples_per_s": len(x_train) / fit_time,
+            "n_train": len(x_train),
+            "converged": converged,
+            "sklearn": sklearn.__version__,
+        },
+    )
