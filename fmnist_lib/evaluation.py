@@ -103,3 +103,20 @@ def runs_table(results: list) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def misclassified(y_true: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
+    """The wrongly classified examples, most confident mistakes first, with their indices."""
+    y_true, probabilities = np.asarray(y_true), np.asarray(probabilities)
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_true)
+    table = pd.DataFrame(
+        {
+            "index": wrong,
+            "true": y_true[wrong],
+            "predicted": predicted[wrong],
+            "confidence": probabilities[wrong, predicted[wrong]],
+            "true_probability": probabilities[wrong, y_true[wrong]],
+        }
+    )
+    return table.sort_values("confidence", ascending=False, kind="stable", ignore_index=True)

@@ -52,6 +52,18 @@ def check_optional_int(
     return None if value is None else check_int(name, value, minimum, maximum)
 
 
+def check_seeds(name: str, value: object, maximum_count: int = 10) -> tuple[int, ...]:
+    """Return `value` as a tuple if it is a non-empty list of distinct non-negative integers."""
+    expected = f"a list of 1 to {maximum_count} distinct non-negative integers"
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= maximum_count:
+        raise _fail(name, expected, value)
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value):
+        raise _fail(name, expected, value)
+    if len(set(value)) != len(value):
+        raise _fail(name, expected, value)
+    return tuple(value)
+
+
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     """Return `value` if it is one of `choices`, else raise ParameterError listing them."""
     if value not in choices:

@@ -94,3 +94,64 @@ def plot_class_means(means: np.ndarray, class_names: tuple[str, ...] = CLASS_NAM
             ax.imshow(means[k], cmap="gray_r", vmin=0, vmax=vmax)
             ax.set_title(class_names[k], fontsize=10)
     return fig
+
+
+def plot_misclassified(
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    confidence: np.ndarray,
+    class_names: tuple[str, ...] = CLASS_NAMES,
+    ncols: int = 6,
+) -> Figure:
+    """A gallery of images titled 'true -> predicted (confidence)', in the order given."""
+    n = len(images)
+    if n == 0:
+        raise ValueError("images must hold at least one image to show")
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 2.2 * nrows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255)
+            title = f"{class_names[y_true[k]]}\n→ {class_names[y_pred[k]]} ({confidence[k]:.0%})"
+            ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_filters(kernels: np.ndarray, ncols: int = 8) -> Figure:
+    """First-layer convolution kernels (kh, kw, 1, n) as small images, one colour scale each."""
+    kernels = np.asarray(kernels)
+    if kernels.ndim != 4 or kernels.shape[2] != 1:
+        raise ValueError(f"kernels must have shape (kh, kw, 1, n), got {kernels.shape}")
+    n = kernels.shape[3]
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.2 * nrows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            kernel = kernels[:, :, 0, k]
+            limit = float(np.abs(kernel).max()) or 1.0
+            ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(f"{k}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps: np.ndarray, title: str | None = None, ncols: int = 8) -> Figure:
+    """The channels of one image's feature maps (h, w, channels) as a grid of small images."""
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must have shape (h, w, channels), got {maps.shape}")
+    n = maps.shape[2]
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.2 * nrows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(maps[:, :, k], cmap="viridis")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from fmnist_lib.data import CLASS_NAMES
-from fmnist_lib.evaluation import confusion, most_confused_pairs, per_class_scores, predict_labels
+from fmnist_lib.evaluation import (
+    confusion,
+    mcnemar,
+    misclassified,
+    most_confused_pairs,
+    per_class_scores,
+    predict_labels,
+    runs_table,
+)
 
 
 def test_confusion_puts_true_labels_on_rows_and_predictions_on_columns():
@@ -50,3 +58,60 @@ def test_predict_labels_is_the_argmax_of_the_model_output():
     labels = predict_labels(model, x)
     assert labels.tolist() == expected.tolist()
     assert len(CLASS_NAMES) == 10
+
+
+def test_mcnemar_counts_discordant_pairs_and_gives_an_exact_p_value():
+    y = np.zeros(20, dtype=int)
+    a = np.zeros(20, dtype=int)  # always right
+    b = np.array([1] * 6 + [0] * 14)  # wrong on the first six
+    result = mcnemar(y, a, b)
+    assert (result["only_a_right"], result["only_b_right"]) == (6, 0)
+    assert result["p_value"] == pytest.approx(2 * 0.5**6)  # two-sided exact binomial
+
+
+def test_mcnemar_of_identical_predictions_is_not_significant():
+    y = np.array([0, 1, 2])
+    assert mcnemar(y, y, y)["p_value"] == 1.0
+    with pytest.raises(ValueError, match="same length"):
+        mcnemar(y, y, y[:2])
+
+
+def test_misclassified_lists_mistakes_most_confident_first():
+    probabilities = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
+    table = misclassified(np.array([0, 0, 1, 1]), probabilities)
+    assert table["index"].tolist() == [1, 2]
+    assert table["confidence"].tolist() == [0.7, 0.6]
+    assert table["true_probability"].tolist() == [0.3, 0.4]
+
+
+def test_runs_table_has_one_row_per_run_with_last_and_best_epoch(tmp_path):
+    import pandas as pd
+
+    from fmnist_lib.training import RunConfig, RunResult
+
+    history = pd.DataFrame(
+        {"val_accuracy": [0.8, 0.9, 0.85], "val_loss": [0.5, 0.3, 0.4]},
+        index=pd.Index([1, 2, 3], name="epoch"),
+    )
+    metrics = {
+        "test_cross_entropy": 0.3,
+        "best_test_accuracy": 0.88,
+        "best_test_loss": 0.33,
+        "n_params": 10,
+    }
+    result = RunResult(
+        RunConfig("seed-mlp", 3, 32, 1e-3, seed=2),
+        "k",
+        tmp_path,
+        history,
+        0.35,
+        0.87,
+        2,
+        12.0,
+        100.0,
+        metrics,
+        True,
+    )
+    row = runs_table([result]).iloc[0]
+    assert (row["seed"], row["best_epoch"], row["val_accuracy"]) == (2, 2, 0.85)
+    assert row["best_val_accuracy"] == 0.9 and row["best_test_accuracy"] == 0.88

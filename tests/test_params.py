@@ -7,6 +7,7 @@ from fmnist_lib.params import (
     check_int,
     check_optional_int,
     check_optional_path,
+    check_seeds,
 )
 
 
@@ -54,3 +55,13 @@ def test_check_float_accepts_numbers_in_range_as_floats():
 def test_check_float_rejects_bad_values_naming_the_bounds(value):
     with pytest.raises(ParameterError, match=r"'learning_rate' must be a number > 0 and <= 10"):
         check_float("learning_rate", value, above=0, at_most=10)
+
+
+def test_check_seeds_accepts_lists_of_distinct_seeds():
+    assert check_seeds("seeds", [0, 1, 2]) == (0, 1, 2)
+
+
+@pytest.mark.parametrize("value", [[], [0, 0], [-1], [1.5], "0,1", 3, [True], list(range(11))])
+def test_check_seeds_rejects_bad_lists(value):
+    with pytest.raises(ParameterError, match="'seeds' must be a list of 1 to 10 distinct"):
+        check_seeds("seeds", value)

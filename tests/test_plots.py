@@ -7,7 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist_lib.plots import plot_class_means, plot_confusion, plot_history, plot_samples
+from fmnist_lib.plots import (
+    plot_class_means,
+    plot_confusion,
+    plot_feature_maps,
+    plot_filters,
+    plot_history,
+    plot_misclassified,
+    plot_samples,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,3 +59,25 @@ def test_plot_samples_draws_one_row_per_class():
 def test_plot_class_means_draws_a_titled_panel_per_class():
     fig = plot_class_means(np.zeros((10, 28, 28)))
     assert [ax.get_title() for ax in fig.axes][-1] == "Ankle boot"
+
+
+def test_plot_misclassified_titles_each_image_with_true_predicted_and_confidence():
+    images = np.zeros((3, 28, 28), dtype=np.uint8)
+    fig = plot_misclassified(
+        images, np.array([0, 6, 2]), np.array([6, 0, 4]), np.array([0.9, 0.55, 0.7]), ncols=2
+    )
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0] == "T-shirt/top\n→ Shirt (90%)"
+    assert len(titles) == 3 and len(fig.axes) == 4
+
+
+def test_plot_filters_draws_one_panel_per_kernel():
+    fig = plot_filters(np.random.default_rng(0).normal(size=(3, 3, 1, 16)))
+    assert sum(len(ax.images) for ax in fig.axes) == 16
+    with pytest.raises(ValueError, match="kh, kw, 1, n"):
+        plot_filters(np.zeros((3, 3, 2, 4)))
+
+
+def test_plot_feature_maps_draws_one_panel_per_channel():
+    fig = plot_feature_maps(np.zeros((14, 14, 10)), title="conv 1")
+    assert sum(len(ax.images) for ax in fig.axes) == 10
