@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 .PHONY: help book test data venv lint clean
 
 help:
-	@echo "make book   build the book into _build/html (sets up .venv and the data first)"
+	@echo "make book   train what the chapters need, build the book into _build/html"
 	@echo "make test   run the test suite (sets up .venv and the data first)"
 	@echo "make data   find Fashion-MNIST, or install/download it"
 	@echo "make lint   ruff over the package, tests and notebooks"
@@ -38,9 +38,10 @@ data: $(STAMP)
 	echo "or put the four original files in a folder and set FMNIST_DATA_DIR to it (see README)." >&2; \
 	exit 1
 
+# Trains (once; cached in results/) every run the chapters use, with a progress line per run,
+# then builds the book with warnings as errors and prints what took how long.
 book: data
-	$(VENV)/bin/jupyter-book build --warningiserror --keep-going .
-	@echo "The book is in _build/html/index.html"
+	$(PY) -m fmnist_lib book
 
 test: data
 	$(VENV)/bin/pytest

@@ -85,3 +85,38 @@ def test_train_prints_progress_then_one_json_line_and_caches(tmp_path, real_data
     second = json.loads(run_cli(*args, env=env).stdout)
     assert second["from_cache"] is True
     assert second["test_accuracy"] == report["test_accuracy"]
+
+
+def test_report_lists_cached_runs_as_json_with_the_documented_keys(tmp_path, real_data_dir):
+    env = {"FMNIST_RESULTS_DIR": str(tmp_path)}
+    trained = run_cli("train", "seed-mlp", "--epochs", "1", "--subset", "300", env=env)
+    assert trained.returncode == 0, trained.stderr
+    process = run_cli("report", "--json", env=env)
+    assert process.returncode == 0, process.stderr
+    (row,) = json.loads(process.stdout)
+    assert set(row) == {
+        "model",
+        "seed",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "test_accuracy",
+        "test_loss",
+        "best_epoch",
+        "wall_time_s",
+        "cache_folder",
+    }
+    assert (row["model"], row["seed"], row["epochs"]) == ("seed-mlp", 0, 1)
+    assert row["cache_folder"] == json.loads(trained.stdout)["cache_folder"]
+    table = run_cli("report", env=env)
+    assert "seed-mlp" in table.stdout and "test_accuracy" in table.stdout
+
+
+def test_report_on_an_empty_cache_says_so(tmp_path):
+    process = run_cli("report", env={"FMNIST_RESULTS_DIR": str(tmp_path)})
+    assert process.returncode == 0
+    assert "no cached runs" in process.stdout
+    assert (
+        json.loads(run_cli("report", "--json", env={"FMNIST_RESULTS_DIR": str(tmp_path)}).stdout)
+        == []
+    )
