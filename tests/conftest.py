@@ -1,8 +1,14 @@
-"""Shared fixtures: the real dataset (installed by `make data`) and an isolated results cache."""
+"""Shared fixtures: the real dataset (installed by `make data`), an isolated results cache, and
+the chapters executed once per session with their small parameters."""
 
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from test_notebooks import SmokeRuns
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -24,3 +30,18 @@ def results(tmp_path, monkeypatch):
     folder = tmp_path / "results"
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> "SmokeRuns":
+    """The chapters run by papermill with their SMOKE_PARAMETERS, each once per session.
+
+    `smoke_runs.executed(chapter)` is the executed `<chapter>.ipynb` in a session temporary
+    folder; the chapter list and the parameters live in tests/test_notebooks.py. The kernels
+    cache their small training runs in a session folder, not in the project's results/.
+    """
+    from test_notebooks import SmokeRuns
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FMNIST_RESULTS_DIR", str(tmp_path_factory.mktemp("smoke-results")))
+        yield SmokeRuns(tmp_path_factory.mktemp("smoke"))

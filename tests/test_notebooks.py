@@ -1,14 +1,23 @@
-"""Every chapter runs through papermill with small parameters; bad parameters fail clearly."""
+"""Every chapter of the table of contents runs once through papermill with small parameters.
 
-import subprocess
-import sys
-from pathlib import Path
+The chapters are the `notebooks/` entries of _toc.yml. The `smoke_runs` fixture (conftest.py)
+executes each of them at most once per session; the published-book tests reuse those runs.
+"""
 
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jupytext
+import nbformat
 import papermill
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.md"))
+NOTEBOOKS = ROOT / "notebooks"
+KERNEL = "python3"
 
 # Small parameters per chapter, so that each smoke run takes seconds, not minutes.
 SMOKE_PARAMETERS = {
@@ -32,61 +41,167 @@ BAD_PARAMETERS = {
     "theory_cross_entropy": ({"epochs": -1}, "epochs"),
     "theory_convolution": ({"image_index": 60000}, "image_index"),
 }
+PARAMETER_TABLES = {"SMOKE_PARAMETERS": SMOKE_PARAMETERS, "BAD_PARAMETERS": BAD_PARAMETERS}
 
 
-def to_ipynb(source: Path, folder: Path) -> Path:
-    """Convert a Jupytext MyST notebook to a temporary .ipynb, as a reader would."""
-    target = folder / f"{source.stem}.ipynb"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupytext",
-            "--quiet",
-            "--to",
-            "ipynb",
-            str(source),
-            "-o",
-            str(target),
-        ],
-        check=True,
-    )
+def toc_entries(node: Any) -> list[str]:
+    """Every `file` entry of a table of contents, at any depth, in reading order."""
+    if isinstance(node, list):
+        return [entry for item in node for entry in toc_entries(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node["file"]] if "file" in node else []
+    return own + [entry for value in node.values() for entry in toc_entries(value)]
+
+
+def document_name(entry: str) -> str:
+    """A toc entry without the suffix that jb-book allows: `notebooks/x.md` -> `notebooks/x`."""
+    return re.sub(r"\.(md|ipynb|rst)$", "", entry)
+
+
+def toc_documents() -> list[str]:
+    """The book's documents in reading order: the toc's root, then each `file` entry."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    return [document_name(entry) for entry in [toc["root"], *toc_entries(toc)]]
+
+
+def toc_chapters() -> list[str]:
+    """The stems of the toc's documents that live in notebooks/: the executable chapters."""
+    paths = [PurePosixPath(document) for document in toc_documents()]
+    return [path.name for path in paths if path.parent == PurePosixPath("notebooks")]
+
+
+CHAPTERS = toc_chapters()
+
+
+def smoke_parameters(chapter: str) -> dict[str, Any]:
+    """The chapter's SMOKE_PARAMETERS; a chapter without an entry fails with a clear message."""
+    if chapter not in SMOKE_PARAMETERS:
+        pytest.fail(f"chapter {chapter!r} has no SMOKE_PARAMETERS entry in tests/test_notebooks.py")
+    return SMOKE_PARAMETERS[chapter]
+
+
+def bad_parameters(chapter: str) -> tuple[dict[str, Any], str]:
+    """The chapter's BAD_PARAMETERS; a chapter without an entry fails with a clear message."""
+    if chapter not in BAD_PARAMETERS:
+        pytest.fail(f"chapter {chapter!r} has no BAD_PARAMETERS entry in tests/test_notebooks.py")
+    return BAD_PARAMETERS[chapter]
+
+
+def to_ipynb(source: Path, target: Path) -> Path:
+    """Convert a Jupytext MyST notebook to an .ipynb file, as `jupytext --to ipynb` does."""
+    jupytext.write(jupytext.read(source), target, fmt="ipynb")
     return target
 
 
-def test_every_chapter_has_smoke_and_bad_parameters():
-    names = {path.stem for path in NOTEBOOKS}
-    assert names, "no chapters found"
-    assert names == set(SMOKE_PARAMETERS) == set(BAD_PARAMETERS)
-
-
-@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda path: path.stem)
-def test_chapter_runs_with_small_parameters(source, tmp_path, real_data_dir):
-    notebook = to_ipynb(source, tmp_path)
+def execute(notebook: Path, output: Path, parameters: dict[str, Any]) -> None:
+    """Run a notebook with papermill from notebooks/, where the chapters run in the book."""
     papermill.execute_notebook(
         str(notebook),
-        str(tmp_path / "out.ipynb"),
-        parameters=SMOKE_PARAMETERS[source.stem],
-        cwd=str(source.parent),
-        kernel_name="python3",
+        str(output),
+        parameters=parameters,
+        cwd=str(NOTEBOOKS),
+        kernel_name=KERNEL,
         progress_bar=False,
     )
 
 
-@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda path: path.stem)
-def test_chapter_with_a_bad_parameter_fails_naming_it(source, tmp_path, real_data_dir):
-    notebook = to_ipynb(source, tmp_path)
-    parameters, fragment = BAD_PARAMETERS[source.stem]
+@dataclass
+class SmokeRuns:
+    """The chapters executed with their SMOKE_PARAMETERS, each at most once, when first asked."""
+
+    folder: Path
+    failures: dict[str, Exception] = field(default_factory=dict)
+
+    def source(self, chapter: str) -> Path:
+        """The chapter converted to `sources/<chapter>.ipynb`, converted once."""
+        target = self.folder / "sources" / f"{chapter}.ipynb"
+        if not target.exists():
+            target.parent.mkdir(exist_ok=True)
+            to_ipynb(NOTEBOOKS / f"{chapter}.md", target)
+        return target
+
+    def executed(self, chapter: str) -> Path:
+        """The papermill output `executed/<chapter>.ipynb`; a failed run raises its error again."""
+        if chapter in self.failures:
+            raise self.failures[chapter]
+        target = self.folder / "executed" / f"{chapter}.ipynb"
+        if not target.exists():
+            self.run(chapter, target)
+        return target
+
+    def run(self, chapter: str, target: Path) -> None:
+        """Execute the chapter into target, remembering a failure so that it is not retried."""
+        parameters = smoke_parameters(chapter)
+        target.parent.mkdir(exist_ok=True)
+        try:
+            execute(self.source(chapter), target, parameters)
+        except Exception as error:
+            self.failures[chapter] = error
+            raise
+
+
+def code_cells(notebook: Path) -> list[nbformat.NotebookNode]:
+    """The code cells of a notebook file."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return [cell for cell in cells if cell.cell_type == "code"]
+
+
+def ran(cell: nbformat.NotebookNode) -> bool:
+    """True when the kernel executed the code cell (it has an execution count)."""
+    return cell.execution_count is not None
+
+
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    """The tags of a notebook cell."""
+    return cell.metadata.get("tags", [])
+
+
+def test_toc_lists_chapters():
+    """_toc.yml has at least one chapter under notebooks/."""
+    assert CHAPTERS, "_toc.yml lists no file under notebooks/"
+
+
+def test_every_notebook_file_is_a_chapter_of_the_toc():
+    """Each notebooks/*.md is in _toc.yml, and each toc chapter has its notebooks/<name>.md."""
+    files = {path.stem for path in NOTEBOOKS.glob("*.md")}
+    chapters = set(CHAPTERS)
+    assert not files - chapters, f"notebooks missing from _toc.yml: {sorted(files - chapters)}"
+    assert not chapters - files, f"toc chapters without a .md file: {sorted(chapters - files)}"
+
+
+def test_every_chapter_has_smoke_and_bad_parameters():
+    """Each toc chapter has an entry in SMOKE_PARAMETERS and in BAD_PARAMETERS."""
+    for table, entries in PARAMETER_TABLES.items():
+        missing = [chapter for chapter in CHAPTERS if chapter not in entries]
+        assert not missing, f"chapters without an entry in {table}: {missing}"
+
+
+def test_parameter_tables_name_only_chapters_of_the_toc():
+    """No stale entry: SMOKE_PARAMETERS and BAD_PARAMETERS name only chapters of the toc."""
+    for table, entries in PARAMETER_TABLES.items():
+        stale = sorted(set(entries) - set(CHAPTERS))
+        assert not stale, f"{table} names chapters that are not in _toc.yml: {stale}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_runs_with_small_parameters(chapter, smoke_runs):
+    """The chapter runs to the end with its SMOKE_PARAMETERS, every non-empty code cell executed."""
+    cells = code_cells(smoke_runs.executed(chapter))
+    skipped = [i for i, cell in enumerate(cells) if cell.source.strip() and not ran(cell)]
+    assert not skipped, f"{chapter}: code cells {skipped} were not executed"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_with_a_bad_parameter_fails_naming_it(chapter, smoke_runs, tmp_path):
+    """A bad value stops the chapter with a ParameterError naming it, right after the parameters."""
+    parameters, fragment = bad_parameters(chapter)
+    output = tmp_path / f"{chapter}.ipynb"
     with pytest.raises(papermill.PapermillExecutionError) as failure:
-        papermill.execute_notebook(
-            str(notebook),
-            str(tmp_path / "out.ipynb"),
-            parameters=parameters,
-            cwd=str(source.parent),
-            kernel_name="python3",
-            progress_bar=False,
-        )
+        execute(smoke_runs.source(chapter), output, parameters)
     assert failure.value.ename == "ParameterError"
     assert fragment in failure.value.evalue
-    # It stops in the cell right after the injected parameters, before any real work.
-    assert failure.value.exec_count <= 3
+    cells = code_cells(output)
+    injected = next(i for i, cell in enumerate(cells) if "injected-parameters" in tags(cell))
+    failed = [index for index, cell in enumerate(cells) if cell.metadata.papermill.get("exception")]
+    assert failed == [injected + 1], f"{chapter}: failed in code cells {failed}, not {injected + 1}"

@@ -1,0 +1,349 @@
+"""The published book: built from the smoke-executed chapters, read offline in Chromium.
+
+A session fixture assembles the book in a temporary folder (the config, the toc, book/ and the
+executed chapters as notebooks/<chapter>.ipynb) and builds it with warnings as errors. Every
+page of the HTML is then opened from disk in Debian's headless Chromium, driven by Playwright:
+no console error, no failed request, no request off the machine, every image shown, all math
+typeset by the book's own MathJax, and each document's source offered for download.
+"""
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Request, sync_playwright
+from test_notebooks import CHAPTERS, NOTEBOOKS, ROOT, SmokeRuns, toc_documents
+
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+LOCAL_SCHEMES = ("file:", "data:", "about:")
+SOURCES = {".md", ".ipynb"}
+# notebooks/ is copied without the chapters' sources: the executed .ipynb take their place.
+NOT_COPIED = shutil.ignore_patterns("*.md", "*.ipynb", ".ipynb_checkpoints", "__pycache__")
+TIMEOUT_MS = 30_000
+DOCUMENTS = toc_documents()
+# Pages Sphinx and jupyter-book write besides the documents; index.html redirects to the root.
+PAGES = [*DOCUMENTS, "index", "genindex", "search"]
+SPHINX_WARNING = re.compile(r"^(?:.*?: )?WARNING: .*$", re.MULTILINE)
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+# Waits for MathJax to finish the first typesetting, then lists the math it did not render.
+UNRENDERED_MATH_JS = """
+async (timeoutMs) => {
+  const maths = Array.from(document.querySelectorAll('.math'));
+  if (maths.length === 0) return [];
+  if (!window.MathJax || !window.MathJax.startup) return ['MathJax did not load'];
+  const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), timeoutMs));
+  const done = window.MathJax.startup.promise.then(() => 'done');
+  if (await Promise.race([done, timeout]) === 'timeout') return ['MathJax did not finish'];
+  const excerpt = (el) => el.textContent.trim().slice(0, 80);
+  return maths.flatMap((el) => {
+    const error = el.querySelector('mjx-merror');
+    if (error) return [`TeX error: ${error.getAttribute('data-mjx-error')}`];
+    return el.querySelector('mjx-container') ? [] : [`not typeset: ${excerpt(el)}`];
+  });
+}
+"""
+# Loads every image (lazy ones too), then lists those that did not load or have no pixels.
+BROKEN_IMAGES_JS = """
+async () => {
+  const images = Array.from(document.images);
+  images.forEach((img) => { img.loading = 'eager'; });
+  await Promise.all(images.map((img) => img.decode().catch(() => null)));
+  return images
+    .filter((img) => !img.complete || img.naturalWidth === 0)
+    .map((img) => `${img.getAttribute('src')} (alt: ${img.alt || 'none'})`);
+}
+"""
+DOWNLOAD_LINKS_JS = """
+() => Array.from(document.querySelectorAll('.dropdown-download-buttons a[href]'))
+  .map((a) => a.href)
+"""
+
+
+@dataclass
+class BookBuild:
+    """A jupyter-book build: its exit status, its console output and the HTML folder."""
+
+    returncode: int
+    output: str
+    html: Path
+
+
+@dataclass
+class Visit:
+    """What one page did when Chromium opened it from disk."""
+
+    url: str = ""
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    outside_requests: list[str] = field(default_factory=list)
+    broken_images: list[str] = field(default_factory=list)
+    unrendered_math: list[str] = field(default_factory=list)
+    download_links: list[str] = field(default_factory=list)
+    failure: str = ""
+
+
+def is_local(url: str) -> bool:
+    """True for URLs that never leave the machine: file:, data: and about:."""
+    return url.startswith(LOCAL_SCHEMES)
+
+
+def url_path(url: str) -> Path:
+    """The file on disk that a file:// URL names."""
+    return Path(url2pathname(urlparse(url).path))
+
+
+def executed_chapter(smoke_runs: SmokeRuns, chapter: str) -> Path:
+    """The smoke-executed chapter; a chapter that failed its run fails the book with its name."""
+    try:
+        return smoke_runs.executed(chapter)
+    except Exception as error:
+        pytest.fail(f"chapter {chapter} failed its smoke run, so the book cannot be built: {error}")
+
+
+def write_config(source: Path, target: Path) -> None:
+    """Copy _config.yml, switching execution off: the chapters are already executed."""
+    config = yaml.safe_load(source.read_text(encoding="utf-8"))
+    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    target.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def assemble_book(folder: Path, smoke_runs: SmokeRuns) -> Path:
+    """Lay out config, toc, book/ and notebooks/<chapter>.ipynb (the executed chapters)."""
+    write_config(ROOT / "_config.yml", folder / "_config.yml")
+    shutil.copy(ROOT / "_toc.yml", folder / "_toc.yml")
+    shutil.copytree(ROOT / "book", folder / "book")
+    shutil.copytree(NOTEBOOKS, folder / "notebooks", ignore=NOT_COPIED)
+    for chapter in CHAPTERS:
+        target = folder / "notebooks" / f"{chapter}.ipynb"
+        shutil.copy(executed_chapter(smoke_runs, chapter), target)
+    return folder
+
+
+def build_book(folder: Path) -> BookBuild:
+    """Run `jupyter-book build --warningiserror --keep-going` on an assembled book."""
+    command = [str(JUPYTER_BOOK), "build", str(folder), "--warningiserror", "--keep-going"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    output = ANSI_ESCAPE.sub("", result.stdout + result.stderr)
+    return BookBuild(result.returncode, output, folder / "_build" / "html")
+
+
+def page_file(html: Path, page: str) -> Path:
+    """The HTML file of a page name such as `notebooks/theory_softmax`."""
+    return html / f"{page}.html"
+
+
+def redirect_target(file: Path) -> Path | None:
+    """Where a `<meta http-equiv="Refresh">` page sends the reader, if it is one."""
+    match = re.search(r'http-equiv="Refresh" content="\d+;\s*url=([^"]+)"', file.read_text(), re.I)
+    return (file.parent / match.group(1)).resolve() if match else None
+
+
+def listen(page: Page, visit: Visit) -> None:
+    """Record the page's console errors, uncaught exceptions and requests into visit."""
+    page.on("console", lambda message: record_console(message, visit))
+    page.on("pageerror", lambda error: record_exception(error, visit))
+    page.on("request", lambda request: record_request(request, visit))
+    page.on("requestfailed", lambda request: record_failure(request, visit))
+
+
+def record_console(message: ConsoleMessage, visit: Visit) -> None:
+    """Keep console messages of type error, with where they come from."""
+    if message.type == "error":
+        where = message.location
+        visit.console_errors.append(f"{message.text} ({where['url']}:{where['lineNumber']})")
+
+
+def record_exception(error: Error, visit: Visit) -> None:
+    """Keep an uncaught exception, which Chromium's console shows as an error."""
+    visit.console_errors.append(f"uncaught {error.name}: {error.message}")
+
+
+def record_request(request: Request, visit: Visit) -> None:
+    """Keep requests for anything that is not on this machine."""
+    if not is_local(request.url):
+        visit.outside_requests.append(f"{request.url} ({request.resource_type})")
+
+
+def record_failure(request: Request, visit: Visit) -> None:
+    """Keep local requests that failed; outside ones are blocked and reported on their own."""
+    if is_local(request.url):
+        visit.failed_requests.append(f"{request.url} ({request.failure})")
+
+
+def open_page(page: Page, file: Path) -> str:
+    """Open an HTML file from disk, follow a redirect page, and return the final URL."""
+    page.goto(file.as_uri(), wait_until="load")
+    target = redirect_target(file)
+    if target is not None:
+        page.wait_for_url(target.as_uri(), wait_until="load")
+    return page.url
+
+
+def inspect_page(page: Page, visit: Visit) -> None:
+    """Fill visit with the page's math, images and download links once everything has loaded."""
+    visit.unrendered_math = page.evaluate(UNRENDERED_MATH_JS, TIMEOUT_MS)
+    visit.broken_images = page.evaluate(BROKEN_IMAGES_JS)
+    page.evaluate("document.fonts.ready.then(() => null)")
+    visit.download_links = page.evaluate(DOWNLOAD_LINKS_JS)
+
+
+def visit_page(browser: Browser, file: Path) -> Visit:
+    """Open one page in a fresh tab with outside requests blocked, and record what it did."""
+    visit = Visit()
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.route(lambda url: not is_local(url), lambda route: route.abort("blockedbyclient"))
+    listen(page, visit)
+    try:
+        visit.url = open_page(page, file)
+        inspect_page(page, visit)
+    except Error as error:
+        visit.failure = str(error)
+    finally:
+        page.close()
+    return visit
+
+
+@dataclass
+class Visits:
+    """Each page of the built book opened once, when a test first asks for it."""
+
+    browser: Browser = field(repr=False)
+    html: Path
+    done: dict[str, Visit] = field(default_factory=dict, repr=False)
+
+    def __call__(self, page: str) -> Visit:
+        """The visit of a page such as `notebooks/theory_softmax`; fails if it cannot be read."""
+        file = page_file(self.html, page)
+        if not file.is_file():
+            pytest.fail(f"{page}.html: the build did not write it")
+        if page not in self.done:
+            self.done[page] = visit_page(self.browser, file)
+        visit = self.done[page]
+        if visit.failure:
+            pytest.fail(f"{page}.html: Chromium could not open and check it: {visit.failure}")
+        return visit
+
+
+def problems(page: str, kind: str, found: list[str]) -> str:
+    """A failure message naming the page and listing what is wrong with it."""
+    return f"{page}.html: {len(found)} {kind}:\n  " + "\n  ".join(found)
+
+
+@pytest.fixture(scope="session")
+def published_book(tmp_path_factory: pytest.TempPathFactory, smoke_runs: SmokeRuns) -> BookBuild:
+    """The book assembled from the smoke-executed chapters and built once per session."""
+    return build_book(assemble_book(tmp_path_factory.mktemp("book"), smoke_runs))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright; fails when it is not installed."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium "
+            "(`apt-get install -y chromium`; .ci/run does it)"
+        )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def visits(browser: Browser, published_book: BookBuild) -> Visits:
+    """The pages of the built book, each opened once in Chromium."""
+    return Visits(browser, published_book.html)
+
+
+def test_book_builds_without_sphinx_warnings(published_book):
+    """jupyter-book builds the executed chapters with warnings as errors, printing no WARNING."""
+    warnings = SPHINX_WARNING.findall(published_book.output)
+    assert not warnings, f"the book build printed {len(warnings)} warnings:\n" + "\n".join(warnings)
+    tail = published_book.output[-3000:]
+    assert published_book.returncode == 0, f"jupyter-book build failed:\n{tail}"
+
+
+def test_every_built_page_is_checked(published_book):
+    """The HTML pages of the build are exactly the toc's documents, index, genindex and search."""
+    html = published_book.html
+    built = {
+        path.relative_to(html).with_suffix("").as_posix()
+        for path in html.rglob("*.html")
+        if path.relative_to(html).parts[0] != "_static"
+    }
+    assert built >= set(PAGES), f"pages not built: {sorted(set(PAGES) - built)}"
+    assert built <= set(PAGES), f"pages built but not checked: {sorted(built - set(PAGES))}"
+
+
+def test_index_opens_the_first_page(visits):
+    """index.html, opened from disk, takes the reader to the toc's root document."""
+    expected = page_file(visits.html, DOCUMENTS[0]).as_uri()
+    assert visits("index").url == expected
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_logs_no_console_error(visits, page):
+    """Opening the page logs no console error and throws no uncaught exception."""
+    found = visits(page).console_errors
+    assert not found, problems(page, "console errors", found)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_has_no_failed_request(visits, page):
+    """Every file the page asks for (scripts, styles, fonts, images) loads from disk."""
+    found = visits(page).failed_requests
+    assert not found, problems(page, "failed requests", found)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_requests_nothing_off_the_machine(visits, page):
+    """The page only requests file:, data: and about: URLs; nothing leaves the machine."""
+    found = visits(page).outside_requests
+    assert not found, problems(page, "requests off the machine (blocked)", found)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_shows_every_image(visits, page):
+    """Every <img> of the page is complete and has pixels (naturalWidth above 0)."""
+    found = visits(page).broken_images
+    assert not found, problems(page, "images that do not show", found)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_all_math(visits, page):
+    """Once MathJax has started, every .math element holds a typeset mjx-container."""
+    found = visits(page).unrendered_math
+    assert not found, problems(page, "math elements not rendered", found)
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_page_offers_its_source_for_download(visits, document):
+    """The download button links to the document's own source under _sources/, which exists."""
+    links = visits(document).download_links
+    assert links, f"{document}.html: no download links in the header's download button"
+    paths = [url_path(link).resolve() for link in links]
+    missing = [str(path) for path in paths if not path.is_file()]
+    assert not missing, problems(document, "download links to missing files", missing)
+    source = (visits.html / "_sources" / document).resolve()
+    own = [path for path in paths if path.with_suffix("") == source and path.suffix in SOURCES]
+    assert own, f"{document}.html: no download link to _sources/{document}.md or .ipynb: {links}"
