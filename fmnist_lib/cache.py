@@ -42,6 +42,7 @@ def produce_entry(folder: Path, files: Iterable[str], write: Callable[[Path], No
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".partial-{folder.name}-", dir=folder.parent))
+    partial.chmod(0o755)  # mkdtemp makes it private; the entry is an ordinary results folder
     try:
         write(partial)
         missing = [name for name in files if not (partial / name).is_file()]
