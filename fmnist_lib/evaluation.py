@@ -1,8 +1,9 @@
 """Predictions, confusion matrices and per-class scores.
 
 Confusion matrices here put the TRUE label on the rows and the PREDICTED label on the columns,
-as scikit-learn does. The 2020 report described its matrix the other way round (predictions on
-the rows); its matrix is the transpose of ours.
+as scikit-learn does. The 2020 report's text and captions describe the other way round
+(predictions on the rows); its code called scikit-learn the same way we do, so only its
+description is transposed.
 """
 
 import keras

@@ -48,6 +48,9 @@ def plot_confusion(
     )
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
+    ax.tick_params(axis="x", labelrotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     if title:
         ax.set_title(title)
     return fig
@@ -114,7 +117,7 @@ def plot_misclassified(
         ax.axis("off")
         if k < n:
             ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255)
-            title = f"{class_names[y_true[k]]}\n→ {class_names[y_pred[k]]} ({confidence[k]:.0%})"
+            title = f"{class_names[y_true[k]]}\n→ {class_names[y_pred[k]]} ({confidence[k]:.1%})"
             ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig

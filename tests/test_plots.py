@@ -67,7 +67,7 @@ def test_plot_misclassified_titles_each_image_with_true_predicted_and_confidence
         images, np.array([0, 6, 2]), np.array([6, 0, 4]), np.array([0.9, 0.55, 0.7]), ncols=2
     )
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles[0] == "T-shirt/top\n→ Shirt (90%)"
+    assert titles[0] == "T-shirt/top\n→ Shirt (90.0%)"
     assert len(titles) == 3 and len(fig.axes) == 4
 
 
