@@ -1,0 +1,67 @@
+"""The runs `make book` prepares are exactly those the chapters use with default parameters."""
+
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from fmnist_lib.baselines import BaselineConfig
+from fmnist_lib.experiments import (
+    REPORT_MODELS,
+    REPORT_SEEDS,
+    book_baselines,
+    book_runs,
+    book_steps,
+)
+from fmnist_lib.training import default_config
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def default_parameters(chapter: str) -> dict:
+    """The values a chapter's `parameters` cell assigns."""
+    notebook = jupytext.read(NOTEBOOKS / f"{chapter}.md")
+    (cell,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    values: dict = {}
+    exec(cell.source, {}, values)
+    return values
+
+
+def test_book_runs_are_both_report_models_for_every_seed():
+    runs = book_runs()
+    assert len(runs) == len(REPORT_MODELS) * len(REPORT_SEEDS)
+    assert {(r.model, r.seed) for r in runs} == {
+        (m, s) for m in REPORT_MODELS for s in REPORT_SEEDS
+    }
+    assert all(r.train_subset is None for r in runs)
+
+
+@pytest.mark.parametrize(
+    ("chapter", "model"), [("experiment_mlp", "seed-mlp"), ("experiment_cnn", "seed-cnn")]
+)
+def test_model_chapters_default_run_is_prepared_by_make_book(chapter, model):
+    p = default_parameters(chapter)
+    config = default_config(
+        model,
+        epochs=p["epochs"],
+        learning_rate=p["learning_rate"],
+        batch_size=p["batch_size"],
+        seed=p["seed"],
+        train_subset=p["train_subset"],
+    )
+    assert config in book_runs()
+
+
+def test_reproduction_chapter_defaults_are_the_prepared_seeds_and_baselines():
+    p = default_parameters("reproduction")
+    assert tuple(p["seeds"]) == REPORT_SEEDS
+    assert p["epochs_mlp"] is None and p["epochs_cnn"] is None and p["train_subset"] is None
+    assert p["baseline_subset"] is None
+    assert all(isinstance(b, BaselineConfig) and b.train_subset is None for b in book_baselines())
+
+
+def test_book_steps_cover_every_run_and_baseline_with_a_label():
+    steps = book_steps(quiet=True)
+    assert len(steps) == len(book_runs()) + len(book_baselines())
+    assert steps[0].label == "seed-mlp, seed 0, 20 epochs"
+
