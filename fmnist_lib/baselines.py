@@ -1,6 +1,7 @@
 """Classical baselines from scikit-learn on the report's split, cached like training runs."""
 
 import dataclasses
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -60,7 +61,12 @@ def make_classifier(config: BaselineConfig) -> ClassifierMixin:
     return RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=config.seed)
 
 
-def run_baseline(config: BaselineConfig, *, cache_dir: Path | None = None) -> BaselineResult:
+def run_baseline(
+    config: BaselineConfig,
+    *,
+    cache_dir: Path | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> BaselineResult:
     """Fit a baseline on the flattened training images once, cached; evaluate on the test set."""
     identity = {
         "config": dataclasses.asdict(config),
@@ -70,7 +76,7 @@ def run_baseline(config: BaselineConfig, *, cache_dir: Path | None = None) -> Ba
     folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / hash_key(
         f"baseline-{config.name}", identity
     )
-    fitted = produce_entry(folder, ENTRY_FILES, lambda tmp: _fit_into(config, tmp))
+    fitted = produce_entry(folder, ENTRY_FILES, lambda tmp: _fit_into(config, tmp, data_dir))
     metrics = read_json(folder / "metrics.json")
     return BaselineResult(
         config=config,
@@ -83,9 +89,11 @@ def run_baseline(config: BaselineConfig, *, cache_dir: Path | None = None) -> Ba
     )
 
 
-def _fit_into(config: BaselineConfig, folder: Path) -> None:
+def _fit_into(
+    config: BaselineConfig, folder: Path, data_dir: str | os.PathLike | None = None
+) -> None:
     """Fit, evaluate and write a baseline's cache entry into `folder`."""
-    (x_full, y_full), (x_test, y_test) = load_fashion_mnist()
+    (x_full, y_full), (x_test, y_test) = load_fashion_mnist(data_dir)
     (x_train, y_train), _ = split_validation(x_full, y_full)
     if config.train_subset is not None:
         x_train, y_train = x_train[: config.train_subset], y_train[: config.train_subset]

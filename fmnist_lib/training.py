@@ -260,7 +260,12 @@ def _train_into(
 
 
 def _evaluate(model: keras.Model, test: tuple[np.ndarray, np.ndarray]) -> dict:
-    """Test loss (with the L2 term), accuracy, cross-entropy alone, L2 term and probabilities."""
+    """Test loss (with the L2 term), accuracy, cross-entropy alone, L2 term and probabilities.
+
+    The cross-entropy is computed from the float32 probabilities, clipped at 1e-12 like
+    `theory.cross_entropy`; Keras's own loss may differ slightly when a true-class probability
+    underflows below that.
+    """
     x, y = test
     loss, accuracy = model.evaluate(x, y, batch_size=512, verbose=0)
     probabilities = np.asarray(model.predict(x, batch_size=512, verbose=0), dtype=np.float32)

@@ -32,6 +32,15 @@ SMOKE_PARAMETERS = {
         "n_points": 11,
     },
     "theory_convolution": {"n_random_checks": 3, "image_index": 0},
+    "experiment_mlp": {"epochs": 1, "train_subset": 2000},
+    "experiment_cnn": {"epochs": 1, "train_subset": 2000},
+    "reproduction": {
+        "seeds": [0],
+        "epochs_mlp": 1,
+        "epochs_cnn": 1,
+        "train_subset": 2000,
+        "baseline_subset": 2000,
+    },
 }
 # A bad value per chapter and the words its error message must contain.
 BAD_PARAMETERS = {
@@ -40,6 +49,9 @@ BAD_PARAMETERS = {
     "theory_softmax": ({"n_trials": 0}, "n_trials"),
     "theory_cross_entropy": ({"epochs": -1}, "epochs"),
     "theory_convolution": ({"image_index": 60000}, "image_index"),
+    "experiment_mlp": ({"epochs": -1}, "epochs"),
+    "experiment_cnn": ({"epochs": -1}, "epochs"),
+    "reproduction": ({"seeds": [0, 0]}, "seeds"),
 }
 PARAMETER_TABLES = {"SMOKE_PARAMETERS": SMOKE_PARAMETERS, "BAD_PARAMETERS": BAD_PARAMETERS}
 
