@@ -9,6 +9,18 @@ from matplotlib.figure import Figure
 from fmnist_lib.data import CLASS_NAMES
 
 
+def _panel_grid(n: int, ncols: int, width: float, height: float) -> tuple[Figure, list]:
+    """A figure with `n` blank, axis-less panels in rows of at most `ncols`, and those panels."""
+    if n < 1:
+        raise ValueError(f"there must be at least one panel to draw, got {n}")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, list(axes.flat)[:n]
+
+
 def plot_history(history: pd.DataFrame, title: str | None = None) -> Figure:
     """Loss and accuracy per epoch, training against validation, side by side."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
@@ -85,17 +97,12 @@ def plot_samples(
 
 def plot_class_means(means: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES) -> Figure:
     """The mean image of each class, in a grid of small titled panels (five per row)."""
-    ncols = min(5, len(means))
-    nrows = -(-len(means) // ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(1.6 * ncols, 1.85 * nrows), layout="constrained", squeeze=False
-    )
+    fig, panels = _panel_grid(len(means), 5, 1.6, 1.85)
     vmax = max(float(np.max(means)), 1e-9)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < len(means):
-            ax.imshow(means[k], cmap="gray_r", vmin=0, vmax=vmax)
-            ax.set_title(class_names[k], fontsize=10)
+    for ax, image, name in zip(panels, means, class_names, strict=False):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=vmax)
+        ax.set_title(name, fontsize=10)
+    fig.set_layout_engine("constrained")
     return fig
 
 
@@ -108,17 +115,11 @@ def plot_misclassified(
     ncols: int = 6,
 ) -> Figure:
     """A gallery of images titled 'true -> predicted (confidence)', in the order given."""
-    n = len(images)
-    if n == 0:
-        raise ValueError("images must hold at least one image to show")
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 2.2 * nrows), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255)
-            title = f"{class_names[y_true[k]]}\n→ {class_names[y_pred[k]]} ({confidence[k]:.1%})"
-            ax.set_title(title, fontsize=8)
+    fig, panels = _panel_grid(len(images), ncols, 1.9, 2.2)
+    for k, ax in enumerate(panels):
+        ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255)
+        title = f"{class_names[y_true[k]]}\n→ {class_names[y_pred[k]]} ({confidence[k]:.1%})"
+        ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -128,16 +129,12 @@ def plot_filters(kernels: np.ndarray, ncols: int = 8) -> Figure:
     kernels = np.asarray(kernels)
     if kernels.ndim != 4 or kernels.shape[2] != 1:
         raise ValueError(f"kernels must have shape (kh, kw, 1, n), got {kernels.shape}")
-    n = kernels.shape[3]
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.2 * nrows), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            kernel = kernels[:, :, 0, k]
-            limit = float(np.abs(kernel).max()) or 1.0
-            ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
-            ax.set_title(f"{k}", fontsize=8)
+    fig, panels = _panel_grid(kernels.shape[3], ncols, 1.1, 1.2)
+    for k, ax in enumerate(panels):
+        kernel = kernels[:, :, 0, k]
+        limit = float(np.abs(kernel).max()) or 1.0
+        ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(f"{k}", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -147,13 +144,9 @@ def plot_feature_maps(maps: np.ndarray, title: str | None = None, ncols: int = 8
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise ValueError(f"maps must have shape (h, w, channels), got {maps.shape}")
-    n = maps.shape[2]
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.2 * nrows), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(maps[:, :, k], cmap="viridis")
+    fig, panels = _panel_grid(maps.shape[2], ncols, 1.1, 1.2)
+    for k, ax in enumerate(panels):
+        ax.imshow(maps[:, :, k], cmap="viridis")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
