@@ -64,4 +64,3 @@ def test_book_steps_cover_every_run_and_baseline_with_a_label():
     steps = book_steps(quiet=True)
     assert len(steps) == len(book_runs()) + len(book_baselines())
     assert steps[0].label == "seed-mlp, seed 0, 20 epochs"
-
