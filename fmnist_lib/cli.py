@@ -118,20 +118,6 @@ def _train(args: argparse.Namespace) -> dict:
     }
 
 
-REPORT_KEYS = (
-    "model",
-    "seed",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "test_accuracy",
-    "test_loss",
-    "best_epoch",
-    "wall_time_s",
-    "cache_folder",
-)
-
-
 def _report(as_json: bool) -> str:
     training = _import_quietly("fmnist_lib.training")
     rows = [
@@ -155,7 +141,7 @@ def _report(as_json: bool) -> str:
         return f"no cached runs in {training.results_dir()}"
     import pandas as pd
 
-    return pd.DataFrame(rows, columns=REPORT_KEYS).to_string(index=False, float_format="%.4f")
+    return pd.DataFrame(rows).to_string(index=False, float_format="%.4f")
 
 
 def _prepare() -> list[tuple[str, float, bool]]:
