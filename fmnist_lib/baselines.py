@@ -14,12 +14,13 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from fmnist_lib.cache import hash_key, produce_entry, read_json, results_dir, write_json
-from fmnist_lib.data import load_fashion_mnist, split_validation, to_float
+from fmnist_lib.cache import entry_key, produce_entry, read_json, results_dir, write_json
+from fmnist_lib.data import N_TRAIN, load_fashion_mnist, split_validation, to_float
+from fmnist_lib.validation import check_scalar
 
 BASELINES = ("logistic-regression", "random-forest")
 ENTRY_FILES = ("config.json", "metrics.json", "test_predictions.npy")
-# Bump when a change here would change a baseline's numbers.
+# Bump when a change here, outside `make_classifier`, would change a baseline's numbers.
 BASELINE_CODE_VERSION = 1
 
 
@@ -34,11 +35,12 @@ class BaselineConfig:
     def __post_init__(self) -> None:
         if self.name not in BASELINES:
             raise ValueError(f"unknown baseline {self.name!r}; choose one of: {BASELINES}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        subset = self.train_subset
-        if subset is not None and (not isinstance(subset, int) or not 10 <= subset <= 55_000):
-            raise ValueError(f"train_subset must be None or an int in 10..55000, got {subset!r}")
+        seed = check_scalar(self.seed, "seed", int, min_val=0)
+        subset = check_scalar(
+            self.train_subset, "train_subset", int, min_val=10, max_val=N_TRAIN, allow_none=True
+        )
+        object.__setattr__(self, "seed", seed)  # NumPy scalars become plain numbers, for the key
+        object.__setattr__(self, "train_subset", subset)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,17 @@ def make_classifier(config: BaselineConfig) -> ClassifierMixin:
     return RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=config.seed)
 
 
+def baseline_key(config: BaselineConfig) -> str:
+    """The cache key of a baseline fit: its config, `make_classifier`'s source, the version."""
+    return entry_key(
+        f"baseline-{config.name}",
+        dataclasses.asdict(config),
+        builders=[make_classifier],
+        code_version=BASELINE_CODE_VERSION,
+        libraries={"sklearn": sklearn.__version__},
+    )
+
+
 def run_baseline(
     config: BaselineConfig,
     *,
@@ -68,14 +81,7 @@ def run_baseline(
     data_dir: str | os.PathLike | None = None,
 ) -> BaselineResult:
     """Fit a baseline on the flattened training images once, cached; evaluate on the test set."""
-    identity = {
-        "config": dataclasses.asdict(config),
-        "code": BASELINE_CODE_VERSION,
-        "sklearn": sklearn.__version__,
-    }
-    folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / hash_key(
-        f"baseline-{config.name}", identity
-    )
+    folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / baseline_key(config)
     fitted = produce_entry(folder, ENTRY_FILES, lambda tmp: _fit_into(config, tmp, data_dir))
     metrics = read_json(folder / "metrics.json")
     return BaselineResult(

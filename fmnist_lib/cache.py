@@ -2,14 +2,25 @@
 
 An entry is produced in a temporary folder beside its final place and renamed into place only
 when every file is written, so an interrupted producer never leaves an entry that looks complete.
+
+Every entry is named by `entry_key`, and one rule says when that name changes. It hashes:
+1. the config, field by field;
+2. the source code of the functions that build what is trained or fitted (a model builder,
+   `make_classifier`), so editing an architecture changes the key by itself;
+3. a version number bumped by hand when the code around them would now give other numbers
+   (the training loop, the optimizer, the evaluation): a source hash of that code would also
+   change with every comment, while a number changes exactly when the results do;
+4. the version of the library that does the numerics (Keras, scikit-learn).
+Nothing else enters, so a cached entry is reused on any machine; it records its provenance.
 """
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 
@@ -25,6 +36,30 @@ def hash_key(prefix: str, identity: dict) -> str:
     """A readable, stable cache key: `prefix-` and 16 hex digits of the identity's JSON hash."""
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"{prefix}-{digest[:16]}"
+
+
+def source_hash(*functions: Callable) -> str:
+    """A short hash of the source code of `functions`: it changes whenever their code does."""
+    source = "\n".join(inspect.getsource(function) for function in functions)
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+def entry_key(
+    prefix: str,
+    config: Mapping[str, object],
+    *,
+    builders: Iterable[Callable],
+    code_version: int,
+    libraries: Mapping[str, str],
+) -> str:
+    """The cache key of an entry, by the module's one rule: config, builder source, version."""
+    identity = {
+        "config": dict(config),
+        "builder_source": source_hash(*builders),
+        "code_version": code_version,
+        "libraries": dict(libraries),
+    }
+    return hash_key(prefix, identity)
 
 
 def is_complete(folder: Path, files: Iterable[str]) -> bool:

@@ -19,8 +19,8 @@ from types import ModuleType
 
 from fmnist_lib.data import DataError, locate_fashion_mnist
 
-# Kept here so that `--help` and argument errors answer without importing TensorFlow (seconds);
-# main() checks it against the model registry before training.
+# A light copy of `models.MODELS`'s names, so that `--help` and argument errors answer without
+# importing TensorFlow (seconds); tests/test_models.py checks that it equals the registry.
 MODEL_NAMES = ("seed-mlp", "seed-cnn")
 
 

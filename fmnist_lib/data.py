@@ -27,16 +27,22 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from fmnist_lib.validation import check_scalar
+
 __all__ = [
     "CLASS_NAMES",
     "FILES",
+    "IMAGE_SHAPE",
     "MIRRORS",
+    "N_CLASSES",
+    "N_TEST",
+    "N_TRAIN",
+    "N_VALIDATION",
     "SYSTEM_DATA_DIR",
     "DataError",
     "FileSpec",
     "data_cache_dir",
     "fetch_fashion_mnist",
-    "find_data_dir",
     "load_fashion_mnist",
     "locate_fashion_mnist",
     "read_idx",
@@ -57,6 +63,13 @@ CLASS_NAMES: tuple[str, ...] = (
     "Bag",
     "Ankle boot",
 )
+N_CLASSES = len(CLASS_NAMES)
+IMAGE_SHAPE = (28, 28)
+# The report's split: the first N_VALIDATION of the 60,000 training images validate, the rest
+# train; the 10,000 test images are kept apart.
+N_VALIDATION = 5_000
+N_TRAIN = 55_000
+N_TEST = 10_000
 
 
 class DataError(Exception):
@@ -77,22 +90,22 @@ FILES: Mapping[str, FileSpec] = MappingProxyType(
         "train_images": FileSpec(
             "train-images-idx3-ubyte.gz",
             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            (60000, 28, 28),
+            (N_TRAIN + N_VALIDATION, *IMAGE_SHAPE),
         ),
         "train_labels": FileSpec(
             "train-labels-idx1-ubyte.gz",
             "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            (60000,),
+            (N_TRAIN + N_VALIDATION,),
         ),
         "test_images": FileSpec(
             "t10k-images-idx3-ubyte.gz",
             "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            (10000, 28, 28),
+            (N_TEST, *IMAGE_SHAPE),
         ),
         "test_labels": FileSpec(
             "t10k-labels-idx1-ubyte.gz",
             "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-            (10000,),
+            (N_TEST,),
         ),
     }
 )
@@ -332,12 +345,6 @@ def _find(data_dir: str | os.PathLike[str] | None) -> tuple[Path, Arrays] | None
     return None
 
 
-def find_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | None:
-    """Return the folder holding four verified files: data_dir, $FMNIST_DATA_DIR or a search."""
-    found = _find(data_dir)
-    return None if found is None else found[0]
-
-
 def _content_length(response: Any) -> int | None:
     """Return the response's Content-Length, or None when it is missing or not a number."""
     headers = getattr(response, "headers", None)
@@ -509,15 +516,12 @@ def load_fashion_mnist(
 
 
 def split_validation(
-    x: np.ndarray, y: np.ndarray, n_val: int = 5000
+    x: np.ndarray, y: np.ndarray, n_val: int = N_VALIDATION
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Return (x_train, y_train), (x_val, y_val) with the FIRST n_val examples as validation."""
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-    if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)):
-        raise ValueError(f"n_val must be an int, got {type(n_val).__name__}")
-    if not 1 <= n_val <= len(x) - 1:
-        raise ValueError(f"n_val must be between 1 and len(x) - 1 = {len(x) - 1}, got {n_val}")
+    n_val = check_scalar(n_val, "n_val", int, min_val=1, max_val=len(x) - 1)
     return (x[n_val:], y[n_val:]), (x[:n_val], y[:n_val])
 
 

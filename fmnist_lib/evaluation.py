@@ -1,4 +1,4 @@
-"""Predictions, confusion matrices and per-class scores.
+"""Predictions, metrics, confusion matrices and per-class scores.
 
 Confusion matrices here put the TRUE label on the rows and the PREDICTED label on the columns,
 as scikit-learn does. The 2020 report's text and captions describe the other way round
@@ -9,11 +9,10 @@ description is transposed.
 import keras
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
-from fmnist_lib.data import CLASS_NAMES
+from fmnist_lib.data import CLASS_NAMES, N_CLASSES
 
 
 def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -26,7 +25,20 @@ def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> 
     return predict_probabilities(model, x, batch_size).argmax(axis=-1)
 
 
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np.ndarray:
+def cross_entropy(probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e-12) -> float:
+    """Mean of -log p[true class] over examples; probabilities (n, k), clipped below at eps."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    if probabilities.ndim != 2 or labels.shape != (len(probabilities),):
+        raise ValueError(
+            f"probabilities must be (n, k) and labels (n,), got {probabilities.shape} and "
+            f"{labels.shape}"
+        )
+    true_class = probabilities[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.clip(true_class, eps, 1.0))))
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
     """Counts (n_classes, n_classes): row i, column j = images of true class i predicted as j."""
     return _sk_confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
 
@@ -62,19 +74,6 @@ def most_confused_pairs(
             "share_of_true": counts[order] / matrix.sum(axis=1)[rows[order]].clip(min=1),
         }
     )
-
-
-def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict[str, float]:
-    """McNemar's exact test of two classifiers on the same examples (two-sided binomial)."""
-    y_true, pred_a, pred_b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
-    if not y_true.shape == pred_a.shape == pred_b.shape or y_true.ndim != 1:
-        raise ValueError("y_true, pred_a and pred_b must be 1-d arrays of the same length")
-    right_a, right_b = pred_a == y_true, pred_b == y_true
-    only_a = int(np.sum(right_a & ~right_b))
-    only_b = int(np.sum(~right_a & right_b))
-    discordant = only_a + only_b
-    p_value = binomtest(only_a, discordant, 0.5).pvalue if discordant else 1.0
-    return {"only_a_right": only_a, "only_b_right": only_b, "p_value": float(p_value)}
 
 
 def runs_table(results: list) -> pd.DataFrame:

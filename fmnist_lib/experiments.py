@@ -5,16 +5,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fmnist_lib.baselines import BASELINES, BaselineConfig, run_baseline
+from fmnist_lib.models import SEED_CNN, SEED_MLP
 from fmnist_lib.training import RunConfig, default_config, run
 
 # Seeds of the reproduction chapter; its `seeds` parameter defaults to these (a test checks).
 REPORT_SEEDS = (0, 1, 2)
-REPORT_MODELS = ("seed-mlp", "seed-cnn")
+REPORT_MODELS = (SEED_MLP, SEED_CNN)
 
 # The 2020 report's figures (Sec. IV), quoted as published: the epoch it called optimal and the
 # test set. Facts to compare with, not results of this project.
 REPORT_FIGURES = {
-    "seed-mlp": {
+    SEED_MLP: {
         "loss": 0.2073,
         "accuracy": 0.9283,
         "val_loss": 0.2966,
@@ -22,7 +23,7 @@ REPORT_FIGURES = {
         "test_loss": 0.346,
         "test_accuracy": 0.8939,
     },
-    "seed-cnn": {
+    SEED_CNN: {
         "loss": 0.2077,
         "accuracy": 0.9354,
         "val_loss": 0.2482,

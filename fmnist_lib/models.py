@@ -1,15 +1,12 @@
 """The report's two networks, built with Keras 3, and the registry of their training settings."""
 
-import hashlib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import keras
 
-IMAGE_SHAPE = (28, 28)
-N_CLASSES = 10
+from fmnist_lib.data import IMAGE_SHAPE, N_CLASSES
 
 
 @dataclass(frozen=True)
@@ -29,13 +26,13 @@ def build_seed_mlp() -> keras.Model:
     l2 = keras.regularizers.L2(1e-5)
     return keras.Sequential(
         [
-            keras.Input(shape=(28, 28)),
+            keras.Input(shape=IMAGE_SHAPE),
             keras.layers.Flatten(),
             keras.layers.Dense(500, activation="relu", kernel_regularizer=l2),
             keras.layers.Dense(250, activation="relu", kernel_regularizer=l2),
             keras.layers.Dense(125, activation="relu", kernel_regularizer=l2),
             # The report applied the same L2 penalty to the softmax layer as well.
-            keras.layers.Dense(10, activation="softmax", kernel_regularizer=l2),
+            keras.layers.Dense(N_CLASSES, activation="softmax", kernel_regularizer=l2),
         ],
         name="seed_mlp",
     )
@@ -46,7 +43,7 @@ def build_seed_cnn() -> keras.Model:
     l2 = keras.regularizers.L2(1e-4)
     return keras.Sequential(
         [
-            keras.Input(shape=(28, 28, 1)),
+            keras.Input(shape=(*IMAGE_SHAPE, 1)),
             keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
             keras.layers.MaxPooling2D(2),
             keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
@@ -54,24 +51,28 @@ def build_seed_cnn() -> keras.Model:
             keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
             keras.layers.Flatten(),
             keras.layers.Dense(64, activation="relu", kernel_regularizer=l2),
-            keras.layers.Dense(10, activation="softmax", kernel_regularizer=l2),
+            keras.layers.Dense(N_CLASSES, activation="softmax", kernel_regularizer=l2),
         ],
         name="seed_cnn",
     )
 
 
+# The registry names, defined once: the CLI, the experiments and the chapters import them.
+SEED_MLP = "seed-mlp"
+SEED_CNN = "seed-cnn"
+
 MODELS: MappingProxyType[str, ModelSpec] = MappingProxyType(
     {
-        "seed-mlp": ModelSpec(
-            name="seed-mlp",
+        SEED_MLP: ModelSpec(
+            name=SEED_MLP,
             build=build_seed_mlp,
             learning_rate=1e-4,
             epochs=20,
             batch_size=32,
             description="the report's fully connected network (Part I)",
         ),
-        "seed-cnn": ModelSpec(
-            name="seed-cnn",
+        SEED_CNN: ModelSpec(
+            name=SEED_CNN,
             build=build_seed_cnn,
             learning_rate=1e-3,
             epochs=10,
@@ -89,9 +90,3 @@ def get_model_spec(name: str) -> ModelSpec:
     except KeyError:
         known = ", ".join(sorted(MODELS))
         raise ValueError(f"unknown model {name!r}; choose one of: {known}") from None
-
-
-def model_code_version(name: str) -> str:
-    """A short hash of the builder's source: it changes whenever the architecture code does."""
-    source = inspect.getsource(get_model_spec(name).build)
-    return hashlib.sha256(source.encode()).hexdigest()[:12]

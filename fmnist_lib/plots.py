@@ -1,4 +1,7 @@
-"""Figures used across the chapters; every function returns the matplotlib Figure it drew."""
+"""Figures used across the chapters; every function returns the matplotlib Figure it drew.
+
+The figures carry no titles: the chapters give each one a caption instead.
+"""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,7 +24,7 @@ def _panel_grid(n: int, ncols: int, width: float, height: float) -> tuple[Figure
     return fig, list(axes.flat)[:n]
 
 
-def plot_history(history: pd.DataFrame, title: str | None = None) -> Figure:
+def plot_history(history: pd.DataFrame) -> Figure:
     """Loss and accuracy per epoch, training against validation, side by side."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     epochs = history.index
@@ -33,8 +36,6 @@ def plot_history(history: pd.DataFrame, title: str | None = None) -> Figure:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    if title:
-        fig.suptitle(title)
     return fig
 
 
@@ -42,7 +43,6 @@ def plot_confusion(
     matrix: np.ndarray,
     class_names: tuple[str, ...] = CLASS_NAMES,
     normalize: bool = False,
-    title: str | None = None,
 ) -> Figure:
     """Heatmap of a confusion matrix with true labels on the rows, predicted on the columns."""
     matrix = np.asarray(matrix)
@@ -63,8 +63,6 @@ def plot_confusion(
     ax.tick_params(axis="x", labelrotation=45)
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
-    if title:
-        ax.set_title(title)
     return fig
 
 
@@ -139,7 +137,7 @@ def plot_filters(kernels: np.ndarray, ncols: int = 8) -> Figure:
     return fig
 
 
-def plot_feature_maps(maps: np.ndarray, title: str | None = None, ncols: int = 8) -> Figure:
+def plot_feature_maps(maps: np.ndarray, ncols: int = 8) -> Figure:
     """The channels of one image's feature maps (h, w, channels) as a grid of small images."""
     maps = np.asarray(maps)
     if maps.ndim != 3:
@@ -147,7 +145,5 @@ def plot_feature_maps(maps: np.ndarray, title: str | None = None, ncols: int = 8
     fig, panels = _panel_grid(maps.shape[2], ncols, 1.1, 1.2)
     for k, ax in enumerate(panels):
         ax.imshow(maps[:, :, k], cmap="viridis")
-    if title:
-        fig.suptitle(title)
     fig.tight_layout()
     return fig

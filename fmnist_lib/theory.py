@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fmnist_lib.validation import check_scalar
+
 __all__ = [
     "PerceptronFit",
     "conv2d",
@@ -71,31 +73,6 @@ def _float_array(value: object, name: str, ndim: int | tuple[int, ...] | None = 
         wanted = " or ".join(f"{d}-d" for d in allowed)
         raise ValueError(f"{name} must be a {wanted} array, got shape {array.shape}")
     return array
-
-
-def _positive_int(value: object, name: str) -> int:
-    """`value` as an int, which must be >= 1 (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _positive_float(value: object, name: str) -> float:
-    """`value` as a finite float, which must be > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if not (math.isfinite(float(value)) and float(value) > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _non_negative_float(value: object, name: str) -> float:
-    """`value` as a finite float, which must be >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    if not (math.isfinite(float(value)) and float(value) >= 0):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
 
 
 def _padding(value: object) -> str:
@@ -201,8 +178,8 @@ def perceptron_fit(
         raise ValueError(f"y must have one label per row of x ({x.shape[0]}), got {y.shape[0]}")
     if not np.all((y == 0) | (y == 1)):
         raise ValueError("y must hold only the labels 0 and 1")
-    lr = _positive_float(lr, "lr")
-    max_epochs = _positive_int(max_epochs, "max_epochs")
+    lr = check_scalar(lr, "lr", float, min_val=0, include_boundaries="neither")
+    max_epochs = check_scalar(max_epochs, "max_epochs", int, min_val=1)
     w = np.zeros(x.shape[1])
     b = 0.0
     errors: list[int] = []
@@ -234,7 +211,9 @@ def perceptron_predict(x: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
 
 def softmax(z: np.ndarray, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
     """Softmax of z / temperature along axis, same shape as z; stable (the max is subtracted)."""
-    z = _float_array(z, "z") / _positive_float(temperature, "temperature")
+    z = _float_array(z, "z") / check_scalar(
+        temperature, "temperature", float, min_val=0, include_boundaries="neither"
+    )
     shifted = z - np.max(z, axis=axis, keepdims=True)
     e = np.exp(shifted)
     return e / np.sum(e, axis=axis, keepdims=True)
@@ -257,7 +236,7 @@ def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Class indices (n,) as a float one-hot matrix (n, n_classes)."""
-    n_classes = _positive_int(n_classes, "n_classes")
+    n_classes = check_scalar(n_classes, "n_classes", int, min_val=1)
     if np.ndim(labels) != 1:
         raise ValueError(
             f"labels must be a 1-d array of class indices, got shape {np.shape(labels)}"
@@ -272,7 +251,7 @@ def cross_entropy(probs: np.ndarray, labels: np.ndarray, eps: float = 1e-12) -> 
     """Mean over n examples of -log p[true class], probs (n, k) clipped to [eps, 1]; labels (n,)
     ints or (n, k) targets."""
     probs = _float_array(probs, "probs", ndim=2)
-    eps = _positive_float(eps, "eps")
+    eps = check_scalar(eps, "eps", float, min_val=0, include_boundaries="neither")
     targets = _targets(labels, *probs.shape)
     log_p = np.log(np.clip(probs, eps, 1.0))
     return float(-np.mean(np.sum(targets * log_p, axis=1)))
@@ -296,7 +275,7 @@ def cross_entropy_grad(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def l2_penalty(weights: Sequence[np.ndarray], lam: float) -> float:
     """lam * sum of squared entries over all weight arrays (Keras L2(lam): no factor 1/2)."""
-    lam = _non_negative_float(lam, "lam")
+    lam = check_scalar(lam, "lam", float, min_val=0)
     if isinstance(weights, np.ndarray):
         raise ValueError("weights must be a sequence of arrays, got a single array; wrap it in [ ]")
     total = sum(float(np.sum(_float_array(w, "weights") ** 2)) for w in weights)
@@ -308,9 +287,9 @@ def l2_penalty(weights: Sequence[np.ndarray], lam: float) -> float:
 
 def conv_output_size(n: int, kernel: int, stride: int = 1, padding: str = "valid") -> int:
     """Output length along one axis of n inputs: valid floor((n - k) / s) + 1, same ceil(n / s)."""
-    n = _positive_int(n, "n")
-    kernel = _positive_int(kernel, "kernel")
-    stride = _positive_int(stride, "stride")
+    n = check_scalar(n, "n", int, min_val=1)
+    kernel = check_scalar(kernel, "kernel", int, min_val=1)
+    stride = check_scalar(stride, "stride", int, min_val=1)
     if _padding(padding) == "same":
         return -(-n // stride)
     if kernel > n:
@@ -350,7 +329,7 @@ def conv2d(
     plus bias (c_out,): (n, h_out, w_out, c_out), like tf.nn.conv2d."""
     x = _float_array(x, "x", ndim=(3, 4))
     kernels = _float_array(kernels, "kernels", ndim=4)
-    stride = _positive_int(stride, "stride")
+    stride = check_scalar(stride, "stride", int, min_val=1)
     padding = _padding(padding)
     single = x.ndim == 3
     if single:
@@ -377,8 +356,8 @@ def max_pool2d(
     """Max over size x size windows of x (n, h, w, c) (or (h, w, c)), stride defaulting to size,
     like keras.layers.MaxPooling2D; 'same' pads with -inf."""
     x = _float_array(x, "x", ndim=(3, 4))
-    size = _positive_int(size, "size")
-    stride = size if stride is None else _positive_int(stride, "stride")
+    size = check_scalar(size, "size", int, min_val=1)
+    stride = size if stride is None else check_scalar(stride, "stride", int, min_val=1)
     padding = _padding(padding)
     single = x.ndim == 3
     if single:
@@ -390,14 +369,14 @@ def max_pool2d(
 def conv_param_count(kernel_h: int, kernel_w: int, c_in: int, c_out: int, bias: bool = True) -> int:
     """Trainable parameters of a Conv2D layer: kernel_h * kernel_w * c_in * c_out (+ c_out)."""
     sizes = {"kernel_h": kernel_h, "kernel_w": kernel_w, "c_in": c_in, "c_out": c_out}
-    dims = [_positive_int(value, name) for name, value in sizes.items()]
+    dims = [check_scalar(value, name, int, min_val=1) for name, value in sizes.items()]
     return math.prod(dims) + (dims[3] if bias else 0)
 
 
 def dense_param_count(n_in: int, n_out: int, bias: bool = True) -> int:
     """Trainable parameters of a Dense layer: n_in * n_out (+ n_out)."""
-    n_in = _positive_int(n_in, "n_in")
-    n_out = _positive_int(n_out, "n_out")
+    n_in = check_scalar(n_in, "n_in", int, min_val=1)
+    n_out = check_scalar(n_out, "n_out", int, min_val=1)
     return n_in * n_out + (n_out if bias else 0)
 
 
@@ -408,8 +387,8 @@ def receptive_fields(layers: Sequence[tuple[int, int]]) -> list[int]:
     for i, layer in enumerate(layers):
         if len(layer) != 2:
             raise ValueError(f"layers[{i}] must be a (kernel, stride) pair, got {layer!r}")
-        kernel = _positive_int(layer[0], f"layers[{i}] kernel")
-        stride = _positive_int(layer[1], f"layers[{i}] stride")
+        kernel = check_scalar(layer[0], f"layers[{i}] kernel", int, min_val=1)
+        stride = check_scalar(layer[1], f"layers[{i}] stride", int, min_val=1)
         field += (kernel - 1) * jump
         jump *= stride
         fields.append(field)
@@ -444,7 +423,7 @@ def init_mlp(sizes: Sequence[int], seed: int = 0) -> Params:
     """He-normal weights W (n_in, n_out) with std sqrt(2 / n_in) and zero biases for each layer."""
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least an input and an output size, got {sizes!r}")
-    sizes = [_positive_int(s, "sizes") for s in sizes]
+    sizes = [check_scalar(s, "sizes", int, min_val=1) for s in sizes]
     rng = np.random.default_rng(seed)
     return [
         (rng.normal(0.0, math.sqrt(2.0 / n_in), size=(n_in, n_out)), np.zeros(n_out))
@@ -476,7 +455,7 @@ def mlp_loss(params: Params, x: np.ndarray, labels: np.ndarray, lam: float = 0.0
 def mlp_backward(params: Params, cache: list, labels: np.ndarray, lam: float = 0.0) -> Params:
     """Exact gradients of mlp_loss w.r.t. every (W, b), from mlp_forward's cache."""
     params = _check_params(params)
-    lam = _non_negative_float(lam, "lam")
+    lam = check_scalar(lam, "lam", float, min_val=0)
     if len(cache) != len(params):
         raise ValueError(
             f"cache must hold {len(params)} layers (from mlp_forward), got {len(cache)}"
@@ -495,7 +474,7 @@ def mlp_backward(params: Params, cache: list, labels: np.ndarray, lam: float = 0
 def sgd_step(params: Params, grads: Params, lr: float) -> Params:
     """New params (W - lr * dW, b - lr * db) per layer; the inputs are not changed."""
     params = _check_params(params)
-    lr = _positive_float(lr, "lr")
+    lr = check_scalar(lr, "lr", float, min_val=0, include_boundaries="neither")
     if len(grads) != len(params):
         raise ValueError(f"grads must hold {len(params)} layers like params, got {len(grads)}")
     new: Params = []
@@ -531,10 +510,10 @@ def train_mlp(
     """Mini-batch SGD of init_mlp(sizes, seed) on x (n, d); history per epoch (loss and accuracy
     averaged over the epoch's batches, as Keras reports them; val_* after the epoch)."""
     x = _float_array(x, "x", ndim=2)
-    epochs = _positive_int(epochs, "epochs")
-    batch_size = _positive_int(batch_size, "batch_size")
-    lr = _positive_float(lr, "lr")
-    lam = _non_negative_float(lam, "lam")
+    epochs = check_scalar(epochs, "epochs", int, min_val=1)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
+    lr = check_scalar(lr, "lr", float, min_val=0, include_boundaries="neither")
+    lam = check_scalar(lam, "lam", float, min_val=0)
     if (x_val is None) != (y_val is None):
         raise ValueError("x_val and y_val must be given together, or neither")
     if len(sizes) < 2 or sizes[0] != x.shape[1]:
@@ -578,7 +557,7 @@ def numerical_gradient(f: Callable[[], float], array: np.ndarray, eps: float = 1
         raise ValueError(f"array must be a float NumPy array that f reads, got {type(array)}")
     if not array.flags.writeable:
         raise ValueError("array must be writeable: it is perturbed in place")
-    eps = _positive_float(eps, "eps")
+    eps = check_scalar(eps, "eps", float, min_val=0, include_boundaries="neither")
     grad = np.zeros(array.shape)
     for index in np.ndindex(array.shape):
         original = array[index]

@@ -1,10 +1,11 @@
 """Train a registered model on the report's 55,000/5,000 split, deterministically, cached on disk.
 
 A run is described by a frozen `RunConfig`. Its results live in `results/<key>/`, where the key
-hashes the config, the model's builder source, this module's training-code version and the Keras
-version. `run` trains only when no complete entry exists (see `fmnist_lib.cache`). An entry holds
-the config, the per-epoch history, the metrics, the final model, the weights of the epoch with
-the best validation accuracy and the final model's test-set probabilities.
+follows the cache's one rule (`fmnist_lib.cache`): the config, the model's builder source, this
+module's `TRAINING_CODE_VERSION` and the Keras version. `run` trains only when no complete entry
+exists. An entry holds the config, the per-epoch history, the metrics, the final model, the
+weights of the epoch with the best validation accuracy and the final model's test-set
+probabilities.
 """
 
 import dataclasses
@@ -19,16 +20,17 @@ import pandas as pd
 import tensorflow as tf
 
 from fmnist_lib.cache import (
-    hash_key,
+    entry_key,
     is_complete,
     produce_entry,
     read_json,
     results_dir,
     write_json,
 )
-from fmnist_lib.data import load_fashion_mnist, split_validation, to_float
-from fmnist_lib.models import get_model_spec, model_code_version
-from fmnist_lib.theory import cross_entropy
+from fmnist_lib.data import N_TRAIN, N_VALIDATION, load_fashion_mnist, split_validation, to_float
+from fmnist_lib.evaluation import cross_entropy
+from fmnist_lib.models import get_model_spec
+from fmnist_lib.validation import check_scalar
 
 # Bump when a change here (optimizer, loss, data order, evaluation) would change a run's numbers.
 TRAINING_CODE_VERSION = 2
@@ -40,7 +42,6 @@ ENTRY_FILES = (
     "best.weights.h5",
     "test_probabilities.npy",
 )
-N_VALIDATION = 5000
 
 
 @dataclass(frozen=True)
@@ -56,18 +57,24 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         get_model_spec(self.model)
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not (isinstance(self.learning_rate, float | int) and 0 < self.learning_rate < 1):
-            rate = self.learning_rate
-            raise ValueError(f"learning_rate must be a number in (0, 1), got {rate!r}")
-        subset = self.train_subset
-        if subset is not None and (not isinstance(subset, int) or not 1 <= subset <= 55_000):
-            raise ValueError(f"train_subset must be None or an integer in 1..55000, got {subset!r}")
+        checked = {
+            "epochs": check_scalar(self.epochs, "epochs", int, min_val=1),
+            "batch_size": check_scalar(self.batch_size, "batch_size", int, min_val=1),
+            "learning_rate": check_scalar(
+                self.learning_rate,
+                "learning_rate",
+                float,
+                min_val=0,
+                max_val=1,
+                include_boundaries="neither",
+            ),
+            "seed": check_scalar(self.seed, "seed", int, min_val=0),
+            "train_subset": check_scalar(
+                self.train_subset, "train_subset", int, min_val=1, max_val=N_TRAIN, allow_none=True
+            ),
+        }
+        for name, value in checked.items():  # NumPy scalars become plain numbers, for the key
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)
@@ -101,14 +108,14 @@ def default_config(model: str, **overrides: object) -> RunConfig:
 
 
 def run_key(config: RunConfig) -> str:
-    """The cache key of a run: a hash of its config and of the code that would train it."""
-    identity = {
-        "config": dataclasses.asdict(config),
-        "model_code": model_code_version(config.model),
-        "training_code": TRAINING_CODE_VERSION,
-        "keras": keras.__version__,
-    }
-    return hash_key(config.model, identity)
+    """The cache key of a run: its config, its model's builder source, the training version."""
+    return entry_key(
+        config.model,
+        dataclasses.asdict(config),
+        builders=[get_model_spec(config.model).build],
+        code_version=TRAINING_CODE_VERSION,
+        libraries={"keras": keras.__version__},
+    )
 
 
 def run(
@@ -196,58 +203,11 @@ def _train_into(
     config: RunConfig, folder: Path, *, data_dir: str | os.PathLike | None, quiet: bool
 ) -> None:
     """Train, evaluate and write every file of a cache entry into `folder`."""
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
-    model = get_model_spec(config.model).build()
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    model = _compiled_model(config)
     data = prepare_data(config, tuple(model.input_shape[1:]), data_dir)
-    x_train, y_train = data["train"]
-    epoch_times: list[float] = []
-    best = keras.callbacks.ModelCheckpoint(
-        str(folder / "best.weights.h5"),
-        monitor="val_accuracy",
-        mode="max",
-        save_best_only=True,
-        save_weights_only=True,
-    )
-    started = time.perf_counter()
-    fit = model.fit(
-        x_train,
-        y_train,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        validation_data=data["val"],
-        callbacks=[_progress_callback(config, epoch_times, quiet), best],
-        verbose=0,
-    )
-    wall_time = time.perf_counter() - started
-    history = pd.DataFrame(fit.history, index=pd.RangeIndex(1, config.epochs + 1, name="epoch"))
-    history["time_s"] = epoch_times
-    last = _evaluate(model, data["test"])
-    probabilities = last.pop("probabilities")
-    model.save(folder / "model.keras")
-    model.load_weights(folder / "best.weights.h5")
-    best_metrics = _evaluate(model, data["test"])
-    best_metrics.pop("probabilities")
-    metrics = {
-        **{f"test_{name}": value for name, value in last.items()},
-        **{f"best_test_{name}": value for name, value in best_metrics.items()},
-        "best_epoch": int(history["val_accuracy"].to_numpy().argmax()) + 1,
-        "best_val_accuracy": float(history["val_accuracy"].max()),
-        "wall_time_s": wall_time,
-        "samples_per_s": len(x_train) * config.epochs / wall_time,
-        "n_train": len(x_train),
-        "n_val": len(data["val"][0]),
-        "n_test": len(data["test"][0]),
-        "n_params": model.count_params(),
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-    }
+    history, wall_time = _fit(model, config, data, folder / "best.weights.h5", quiet)
+    metrics, probabilities = _test_metrics(model, data["test"], folder)
+    metrics.update(_run_facts(model, config, data, history, wall_time))
     write_json(folder / "config.json", dataclasses.asdict(config))
     history.to_csv(folder / "history.csv")
     np.save(folder / "test_probabilities.npy", probabilities)
@@ -259,11 +219,88 @@ def _train_into(
         )
 
 
+def _compiled_model(config: RunConfig) -> keras.Model:
+    """The config's model, built from its seed and compiled with Adam and the cross-entropy."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = get_model_spec(config.model).build()
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _fit(
+    model: keras.Model, config: RunConfig, data: dict, best_weights: Path, quiet: bool
+) -> tuple[pd.DataFrame, float]:
+    """Fit, keeping the best validation epoch's weights; return the history and the wall time."""
+    epoch_times: list[float] = []
+    best = keras.callbacks.ModelCheckpoint(
+        str(best_weights),
+        monitor="val_accuracy",
+        mode="max",
+        save_best_only=True,
+        save_weights_only=True,
+    )
+    started = time.perf_counter()
+    fit = model.fit(
+        *data["train"],
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=data["val"],
+        callbacks=[_progress_callback(config, epoch_times, quiet), best],
+        verbose=0,
+    )
+    wall_time = time.perf_counter() - started
+    history = pd.DataFrame(fit.history, index=pd.RangeIndex(1, config.epochs + 1, name="epoch"))
+    history["time_s"] = epoch_times
+    return history, wall_time
+
+
+def _test_metrics(
+    model: keras.Model, test: tuple[np.ndarray, np.ndarray], folder: Path
+) -> tuple[dict, np.ndarray]:
+    """Test metrics of the final and of the best-epoch weights; saves the final model first."""
+    last = _evaluate(model, test)
+    probabilities = last.pop("probabilities")
+    model.save(folder / "model.keras")
+    model.load_weights(folder / "best.weights.h5")
+    best = _evaluate(model, test)
+    best.pop("probabilities")
+    metrics = {
+        **{f"test_{name}": value for name, value in last.items()},
+        **{f"best_test_{name}": value for name, value in best.items()},
+    }
+    return metrics, probabilities
+
+
+def _run_facts(
+    model: keras.Model, config: RunConfig, data: dict, history: pd.DataFrame, wall_time: float
+) -> dict:
+    """The best epoch, the timing, the sizes and the library versions of a finished run."""
+    n_train = len(data["train"][0])
+    return {
+        "best_epoch": int(history["val_accuracy"].to_numpy().argmax()) + 1,
+        "best_val_accuracy": float(history["val_accuracy"].max()),
+        "wall_time_s": wall_time,
+        "samples_per_s": n_train * config.epochs / wall_time,
+        "n_train": n_train,
+        "n_val": len(data["val"][0]),
+        "n_test": len(data["test"][0]),
+        "n_params": model.count_params(),
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+    }
+
+
 def _evaluate(model: keras.Model, test: tuple[np.ndarray, np.ndarray]) -> dict:
     """Test loss (with the L2 term), accuracy, cross-entropy alone, L2 term and probabilities.
 
-    The cross-entropy is computed from the float32 probabilities, clipped at 1e-12 like
-    `theory.cross_entropy`; Keras's own loss may differ slightly when a true-class probability
+    The cross-entropy is computed from the float32 probabilities, clipped at 1e-12 by
+    `evaluation.cross_entropy`; Keras's own loss may differ slightly when a true-class probability
     underflows below that.
     """
     x, y = test

@@ -1,5 +1,6 @@
 import pytest
 
+from fmnist_lib import cache
 from fmnist_lib.cache import hash_key, is_complete, produce_entry, results_dir
 
 FILES = ("a.txt", "b.txt")
@@ -56,3 +57,37 @@ def test_a_damaged_entry_is_replaced(tmp_path):
     (folder / "a.txt").write_text("old")
     assert produce_entry(folder, FILES, write_both) is True
     assert (folder / "a.txt").read_text() == "a.txt"
+
+
+def _builder_a():
+    return "a"
+
+
+def _builder_b():
+    return "b"
+
+
+def test_entry_key_changes_with_the_config_the_builder_source_the_version_and_the_library():
+    base = {"config": {"seed": 0}, "builders": [_builder_a], "code_version": 1,
+            "libraries": {"keras": "3.0"}}
+
+    def key(**changes):
+        settings = {**base, **changes}
+        return cache.entry_key("m", settings["config"], builders=settings["builders"],
+                               code_version=settings["code_version"],
+                               libraries=settings["libraries"])
+
+    keys = [
+        key(),
+        key(config={"seed": 1}),
+        key(builders=[_builder_b]),
+        key(code_version=2),
+        key(libraries={"keras": "3.1"}),
+    ]
+    assert len(set(keys)) == len(keys)
+    assert key() == key() and key().startswith("m-")
+
+
+def test_source_hash_follows_the_source_code():
+    assert cache.source_hash(_builder_a) == cache.source_hash(_builder_a)
+    assert cache.source_hash(_builder_a) != cache.source_hash(_builder_b)

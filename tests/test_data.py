@@ -31,6 +31,15 @@ MIRROR_B = "https://b.example/"
 MIRROR_C = "https://c.example/"
 
 
+
+def found_dir() -> Path | None:
+    """The folder the search finds without downloading, or None when it finds no verified set."""
+    try:
+        return data.locate_fashion_mnist(download=False)
+    except data.DataError as error:
+        assert "was not found" in str(error)
+        return None
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """Return the IDX encoding (unsigned byte type) of a uint8 array."""
     header = b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
@@ -284,14 +293,14 @@ def test_load_raw_folder_works_like_gz(tmp_path: Path, arrays: dict[str, np.ndar
 def test_gz_file_is_preferred_over_raw_file(good_dir: Path) -> None:
     raw = good_dir / data.FILES["train_labels"].name.removesuffix(".gz")
     raw.write_bytes(b"garbage")
-    assert data.find_data_dir(good_dir) == good_dir
+    assert data.locate_fashion_mnist(good_dir, download=False) == good_dir
 
 
 def test_explicit_dir_with_wrong_shape_raises(good_dir: Path) -> None:
     path = path_of(good_dir, "test_images")
     path.write_bytes(gz(idx_bytes(np.zeros((N_TEST + 1, 28, 28), np.uint8))))
     with pytest.raises(DataError) as exc:
-        data.find_data_dir(good_dir)
+        data.locate_fashion_mnist(good_dir, download=False)
     assert "expected (5, 28, 28)" in assert_one_line_naming(exc, path)
 
 
@@ -313,7 +322,7 @@ def test_explicit_dir_with_truncated_gzip_raises(good_dir: Path) -> None:
     path = path_of(good_dir, "train_labels")
     path.write_bytes(path.read_bytes()[:-8])
     with pytest.raises(DataError) as exc:
-        data.find_data_dir(good_dir)
+        data.locate_fashion_mnist(good_dir, download=False)
     assert "truncated or corrupt" in assert_one_line_naming(exc, path)
 
 
@@ -323,7 +332,7 @@ def test_explicit_dir_with_gz_name_but_raw_content_raises(
     path = path_of(good_dir, "test_labels")
     path.write_bytes(idx_bytes(arrays["test_labels"]))
     with pytest.raises(DataError) as exc:
-        data.find_data_dir(good_dir)
+        data.locate_fashion_mnist(good_dir, download=False)
     assert "is not a gzip file" in assert_one_line_naming(exc, path)
 
 
@@ -340,17 +349,17 @@ def test_labels_outside_0_to_9_are_rejected(
     path = path_of(good_dir, "test_labels")
     path.write_bytes(gz(payload))
     with pytest.raises(DataError) as exc:
-        data.find_data_dir(good_dir)
+        data.locate_fashion_mnist(good_dir, download=False)
     assert "label 10" in assert_one_line_naming(exc, path)
 
 
 def test_explicit_dir_missing_folder_or_file_raises(good_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError) as exc:
-        data.find_data_dir(tmp_path / "absent")
+        data.locate_fashion_mnist(tmp_path / "absent", download=False)
     assert "does not exist" in assert_one_line_naming(exc, tmp_path / "absent")
     path_of(good_dir, "train_labels").unlink()
     with pytest.raises(DataError) as exc:
-        data.find_data_dir(good_dir)
+        data.locate_fashion_mnist(good_dir, download=False)
     assert data.FILES["train_labels"].name in assert_one_line_naming(exc, good_dir)
 
 
@@ -368,11 +377,11 @@ def test_env_data_dir_with_bad_file_raises_instead_of_searching(
 ) -> None:
     write_set(tmp_path / "system", arrays)
     monkeypatch.setenv("FMNIST_DATA_DIR", str(good_dir))
-    assert data.find_data_dir() == good_dir
+    assert data.locate_fashion_mnist(download=False) == good_dir
     path = path_of(good_dir, "test_images")
     path.write_bytes(path.read_bytes()[:-3])
     with pytest.raises(DataError) as exc:
-        data.find_data_dir()
+        data.locate_fashion_mnist(download=False)
     message = assert_one_line_naming(exc, path)
     assert "FMNIST_DATA_DIR" in message
 
@@ -390,9 +399,9 @@ def test_first_complete_dir_in_search_order_wins(
 ) -> None:
     write_set(keras_dir(tmp_path), arrays)
     write_set(data.data_cache_dir(), arrays)
-    assert data.find_data_dir() == keras_dir(tmp_path)
+    assert data.locate_fashion_mnist(download=False) == keras_dir(tmp_path)
     write_set(tmp_path / "system", arrays)
-    assert data.find_data_dir() == tmp_path / "system"
+    assert data.locate_fashion_mnist(download=False) == tmp_path / "system"
 
 
 def test_incomplete_system_dir_is_skipped_with_warning(
@@ -403,7 +412,7 @@ def test_incomplete_system_dir_is_skipped_with_warning(
     path_of(system, "test_labels").unlink()
     write_set(keras_dir(tmp_path), arrays)
     with pytest.warns(UserWarning, match="missing t10k-labels") as record:
-        assert data.find_data_dir() == keras_dir(tmp_path)
+        assert data.locate_fashion_mnist(download=False) == keras_dir(tmp_path)
     assert str(system) in str(record[0].message)
 
 
@@ -416,7 +425,7 @@ def test_bad_system_dir_is_skipped_with_warning_and_left_alone(
     bad.write_bytes(b"\x1f\x8bnot really gzip")
     write_set(data.data_cache_dir(), arrays)
     with pytest.warns(UserWarning, match="truncated or corrupt"):
-        assert data.find_data_dir() == data.data_cache_dir()
+        assert data.locate_fashion_mnist(download=False) == data.data_cache_dir()
     assert bad.exists()
 
 
@@ -424,7 +433,7 @@ def test_empty_or_absent_dirs_are_skipped_silently(
     tmp_path: Path, arrays: dict[str, np.ndarray], recwarn: pytest.WarningsRecorder
 ) -> None:
     (tmp_path / "system").mkdir()
-    assert data.find_data_dir() is None
+    assert found_dir() is None
     assert len(recwarn) == 0
 
 
@@ -435,7 +444,7 @@ def test_bad_file_in_cache_is_deleted(tmp_path: Path, arrays: dict[str, np.ndarr
     bad.write_bytes(gz(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07"))
     good = path_of(cache, "train_images")
     with pytest.warns(UserWarning) as record:
-        assert data.find_data_dir() is None
+        assert found_dir() is None
     messages = [str(warning.message) for warning in record]
     assert any(m.startswith(f"deleted {bad}") for m in messages)
     assert any(m.startswith(f"skipping Fashion-MNIST folder {cache}") for m in messages)
@@ -443,8 +452,8 @@ def test_bad_file_in_cache_is_deleted(tmp_path: Path, arrays: dict[str, np.ndarr
     assert good.exists()
 
 
-def test_search_finds_nothing_returns_none(arrays: dict[str, np.ndarray]) -> None:
-    assert data.find_data_dir() is None
+def test_search_that_finds_nothing_raises_not_found(arrays: dict[str, np.ndarray]) -> None:
+    assert found_dir() is None
 
 
 def test_locate_without_download_lists_every_folder(
@@ -486,7 +495,7 @@ def test_fetch_retries_then_falls_back_to_next_mirror(
         assert calls.count(MIRROR_B + name) == 1
     assert sorted(p.name for p in cache.iterdir()) == sorted(payloads)
     assert not list(cache.glob("*.part"))
-    assert data.find_data_dir(cache) == cache
+    assert data.locate_fashion_mnist(cache, download=False) == cache
 
 
 def test_fetch_rejects_altered_bytes_and_uses_next_mirror(
@@ -575,7 +584,7 @@ def test_fetch_keeps_good_cached_files_and_replaces_bad_ones(
             cache, mirrors=(MIRROR_A,), urlopen=fake_urlopen(responses, calls), progress=False
         )
     assert calls == [MIRROR_A + name]
-    assert data.find_data_dir(cache) == cache
+    assert data.locate_fashion_mnist(cache, download=False) == cache
 
 
 def test_fetch_progress_goes_to_stderr(
@@ -599,7 +608,7 @@ def test_fetch_progress_false_is_silent_and_content_length_is_optional(
     cache = tmp_path / "cache"
     data.fetch_fashion_mnist(cache, mirrors=(MIRROR_A,), urlopen=urlopen, progress=False)
     assert capsys.readouterr() == ("", "")
-    assert data.find_data_dir(tmp_path / "cache") == tmp_path / "cache"
+    assert data.locate_fashion_mnist(tmp_path / "cache", download=False) == tmp_path / "cache"
 
 
 def test_load_downloads_into_cache_when_nothing_is_found(

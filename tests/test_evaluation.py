@@ -4,7 +4,7 @@ import pytest
 from fmnist_lib.data import CLASS_NAMES
 from fmnist_lib.evaluation import (
     confusion,
-    mcnemar,
+    cross_entropy,
     misclassified,
     most_confused_pairs,
     per_class_scores,
@@ -60,22 +60,6 @@ def test_predict_labels_is_the_argmax_of_the_model_output():
     assert len(CLASS_NAMES) == 10
 
 
-def test_mcnemar_counts_discordant_pairs_and_gives_an_exact_p_value():
-    y = np.zeros(20, dtype=int)
-    a = np.zeros(20, dtype=int)  # always right
-    b = np.array([1] * 6 + [0] * 14)  # wrong on the first six
-    result = mcnemar(y, a, b)
-    assert (result["only_a_right"], result["only_b_right"]) == (6, 0)
-    assert result["p_value"] == pytest.approx(2 * 0.5**6)  # two-sided exact binomial
-
-
-def test_mcnemar_of_identical_predictions_is_not_significant():
-    y = np.array([0, 1, 2])
-    assert mcnemar(y, y, y)["p_value"] == 1.0
-    with pytest.raises(ValueError, match="same length"):
-        mcnemar(y, y, y[:2])
-
-
 def test_misclassified_lists_mistakes_most_confident_first():
     probabilities = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
     table = misclassified(np.array([0, 0, 1, 1]), probabilities)
@@ -115,3 +99,12 @@ def test_runs_table_has_one_row_per_run_with_last_and_best_epoch(tmp_path):
     row = runs_table([result]).iloc[0]
     assert (row["seed"], row["best_epoch"], row["val_accuracy"]) == (2, 2, 0.85)
     assert row["best_val_accuracy"] == 0.9 and row["best_test_accuracy"] == 0.88
+
+
+def test_cross_entropy_is_the_mean_negative_log_of_the_true_class_probability():
+    probabilities = np.array([[0.5, 0.5], [0.1, 0.9], [1.0, 0.0]])
+    labels = np.array([0, 1, 1])
+    expected = -(np.log(0.5) + np.log(0.9) + np.log(1e-12)) / 3  # the zero is clipped at 1e-12
+    assert cross_entropy(probabilities, labels) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="labels"):
+        cross_entropy(probabilities, labels[:2])

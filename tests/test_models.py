@@ -6,7 +6,6 @@ from fmnist_lib.models import (
     build_seed_cnn,
     build_seed_mlp,
     get_model_spec,
-    model_code_version,
 )
 
 
@@ -51,11 +50,6 @@ def test_registry_holds_the_reports_training_settings():
 def test_unknown_model_name_lists_the_known_ones():
     with pytest.raises(ValueError, match="seed-cnn, seed-mlp"):
         get_model_spec("resnet")
-
-
-def test_model_code_version_differs_between_models_and_is_stable():
-    assert model_code_version("seed-mlp") != model_code_version("seed-cnn")
-    assert model_code_version("seed-mlp") == model_code_version("seed-mlp")
 
 
 def test_cli_model_names_match_the_registry():

@@ -79,5 +79,17 @@ def test_plot_filters_draws_one_panel_per_kernel():
 
 
 def test_plot_feature_maps_draws_one_panel_per_channel():
-    fig = plot_feature_maps(np.zeros((14, 14, 10)), title="conv 1")
+    fig = plot_feature_maps(np.zeros((14, 14, 10)))
     assert sum(len(ax.images) for ax in fig.axes) == 10
+
+
+def test_figures_with_captions_in_the_book_draw_no_title_of_their_own():
+    history = pd.DataFrame({"loss": [1.0], "accuracy": [0.5]})
+    figures = [
+        plot_history(history),
+        plot_confusion(np.eye(10, dtype=int)),
+        plot_feature_maps(np.zeros((7, 7, 3))),
+    ]
+    for fig in figures:
+        assert fig._suptitle is None or not fig._suptitle.get_text()
+        assert all(not ax.get_title() for ax in fig.axes)

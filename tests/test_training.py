@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -46,6 +47,9 @@ def test_default_config_takes_the_reports_settings_and_overrides():
         ("seed", -2),
         ("learning_rate", 5.0),
         ("train_subset", 55_001),
+        ("train_subset", True),
+        ("seed", False),
+        ("learning_rate", float("nan")),
         ("epochs", 1.5),
         ("model", "nope"),
     ],
@@ -55,6 +59,12 @@ def test_run_config_rejects_bad_values_naming_the_field(field, value):
     settings[field] = value
     with pytest.raises(ValueError, match=field if field != "model" else "unknown model"):
         RunConfig(**settings)
+
+
+def test_run_config_stores_numpy_numbers_as_plain_ones_with_the_same_key():
+    config = RunConfig("seed-mlp", np.int64(1), np.int32(32), np.float64(1e-3), np.int64(2))
+    assert type(config.epochs) is int and type(config.learning_rate) is float
+    assert run_key(config) == run_key(RunConfig("seed-mlp", 1, 32, 1e-3, 2))
 
 
 def test_run_key_changes_with_every_config_field():

@@ -1,6 +1,6 @@
 import numpy as np
 
-from fmnist_lib.stats import class_counts, class_means, mean_distances, pixel_statistics
+from fmnist_lib.image_stats import class_counts, class_means, mean_distances, pixel_statistics
 
 
 def test_class_counts_includes_empty_classes_in_label_order():

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from fmnist_lib.data import CLASS_NAMES
+from fmnist_lib.data import CLASS_NAMES, N_CLASSES
 
 
 def class_counts(y: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES) -> pd.Series:
@@ -12,7 +12,7 @@ def class_counts(y: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES) -> p
     return pd.Series(counts, index=pd.Index(class_names, name="class"), name="count")
 
 
-def class_means(x: np.ndarray, y: np.ndarray, n_classes: int = 10) -> np.ndarray:
+def class_means(x: np.ndarray, y: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
     """The mean image of each class, shape (n_classes, *image_shape), in the units of `x`."""
     x = np.asarray(x, dtype=np.float64)
     return np.stack([x[y == k].mean(axis=0) for k in range(n_classes)])
