@@ -180,7 +180,7 @@ def load_model(result: RunResult, weights: str = "last") -> keras.Model:
 
 
 def load_test_probabilities(result: RunResult) -> np.ndarray:
-    """The final model's class probabilities (10000, 10) on the test set, as cached."""
+    """The final model's class probabilities (N_TEST, N_CLASSES) on the test set, as cached."""
     return np.load(result.folder / "test_probabilities.npy")
 
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fmnist_lib import theory
+from fmnist_lib import evaluation, theory
 from fmnist_lib.models import build_seed_cnn
 
 # float64 NumPy against float64 TensorFlow: round-off of a few ulps of values up to 1e4.
@@ -288,6 +288,17 @@ def test_cross_entropy_with_sparse_labels_matches_keras(case):
     got = theory.cross_entropy(probs, labels)
     assert isinstance(got, float)
     np.testing.assert_allclose(got, expected, rtol=RTOL_FLOAT32, atol=ATOL_FLOAT32)
+
+
+@SETTINGS
+@given(case=logits_and_labels(-30.0, 30.0))
+def test_cross_entropy_teaching_code_equals_the_library_metric(case):
+    """The chapters' from-scratch cross-entropy and `evaluation.cross_entropy` agree, clip too."""
+    logits, labels = case
+    probs = theory.softmax(logits)
+    np.testing.assert_allclose(
+        theory.cross_entropy(probs, labels), evaluation.cross_entropy(probs, labels), rtol=1e-14
+    )
 
 
 @SETTINGS
