@@ -1,9 +1,11 @@
-"""Command line of fmnist_lib: data, train, report, prepare and book.
+"""Command line of fmnist_lib: data, browser, train, report, prepare and book.
 
-`python -m fmnist_lib data` finds or fetches the data; `train MODEL` trains one cached run and
-ends with one JSON line on stdout (progress goes to stderr); `report` lists the cached runs;
-`prepare` trains every run the book uses; `book` prepares and then builds the book. Bad
-arguments and data problems exit with status 2 and a one-line message, never a traceback.
+`python -m fmnist_lib data` finds or fetches the data; `browser` prints the Chromium the
+published-book tests drive; `train MODEL` trains one cached run and ends with one JSON line on
+stdout (progress goes to stderr); `report` lists the cached runs; `prepare` trains every run the
+book uses (`prepare --keys` only prints their cache keys); `book` prepares and then builds the
+book. Bad arguments, data and browser problems exit with status 2 and a one-line message, never
+a traceback.
 """
 
 import argparse
@@ -17,6 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
+from fmnist_lib.browser import BrowserError, find_chromium
+from fmnist_lib.cache import results_dir
 from fmnist_lib.data import DataError, locate_fashion_mnist
 
 # A light copy of `models.MODELS`'s names, so that `--help` and argument errors answer without
@@ -52,7 +56,7 @@ _learning_rate = _argument(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `fmnist_lib` argument parser with its `data` and `train` sub-commands."""
+    """The `fmnist_lib` argument parser with its sub-commands."""
     parser = _Parser(prog="python -m fmnist_lib", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -61,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--no-download", action="store_true", help="only look for the files; never download"
     )
+
+    commands.add_parser("browser", help="find Chromium for the published-book tests; print it")
 
     train = commands.add_parser("train", help="train a registered model (cached) and report")
     train.add_argument("model", choices=MODEL_NAMES, help="registry name of the model")
@@ -75,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="list the cached training runs")
     report.add_argument("--json", action="store_true", help="a JSON list instead of a table")
 
-    commands.add_parser("prepare", help="train every run and baseline the book uses (cached)")
+    prepare = commands.add_parser("prepare", help="train every run and baseline the book uses")
+    prepare.add_argument(
+        "--keys", action="store_true", help="only print their cache keys, one a line; no training"
+    )
     book = commands.add_parser("book", help="prepare, then build the book into _build/html")
     book.add_argument("--root", default=".", help="the book's folder (default: .)")
     return parser
@@ -118,8 +127,14 @@ def _train(args: argparse.Namespace) -> dict:
     }
 
 
+def _cached_runs() -> list:
+    """The cached training runs; an empty cache answers without importing TensorFlow."""
+    if not any(results_dir().glob("*/config.json")):
+        return []
+    return _import_quietly("fmnist_lib.training").list_runs()
+
+
 def _report(as_json: bool) -> str:
-    training = _import_quietly("fmnist_lib.training")
     rows = [
         {
             "model": r.config.model,
@@ -133,12 +148,12 @@ def _report(as_json: bool) -> str:
             "wall_time_s": r.wall_time_s,
             "cache_folder": str(r.folder),
         }
-        for r in training.list_runs()
+        for r in _cached_runs()
     ]
     if as_json:
         return json.dumps(rows)
     if not rows:
-        return f"no cached runs in {training.results_dir()}"
+        return f"no cached runs in {results_dir()}"
     import pandas as pd
 
     return pd.DataFrame(rows).to_string(index=False, float_format="%.4f")
@@ -153,6 +168,16 @@ def _prepare() -> list[tuple[str, float, bool]]:
         flush=True,
     )
     return done
+
+
+def _cache_keys() -> list[str]:
+    """The cache keys of every run and baseline `prepare` trains, in its order; trains nothing."""
+    experiments = _import_quietly("fmnist_lib.experiments")
+    from fmnist_lib.baselines import baseline_key
+    from fmnist_lib.training import run_key
+
+    runs = [run_key(config) for config in experiments.book_runs()]
+    return runs + [baseline_key(config) for config in experiments.book_baselines()]
 
 
 def _book(root: str) -> int:
@@ -181,15 +206,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "data":
             print(locate_fashion_mnist(args.data_dir, download=not args.no_download))
+        elif args.command == "browser":
+            print(find_chromium())
         elif args.command == "train":
             print(json.dumps(_train(args)))
         elif args.command == "report":
             print(_report(args.json))
+        elif args.command == "prepare" and args.keys:
+            print("\n".join(_cache_keys()))
         elif args.command == "prepare":
             _prepare()
         else:
             return _book(args.root)
-    except (DataError, ValueError) as error:
+    except (DataError, BrowserError, ValueError) as error:
         message = " ".join(str(error).split())
         print(f"{parser.prog}: error: {message}", file=sys.stderr)
         return 2

@@ -2,6 +2,8 @@
 the chapters executed once per session with their small parameters."""
 
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +13,8 @@ if TYPE_CHECKING:
     from test_notebooks import SmokeRuns
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Chapters executed side by side, one per CPU core and at most four (a kernel takes ~1 GB).
+SMOKE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +37,24 @@ def results(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def smoke_runs(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> "SmokeRuns":
+def smoke_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path
+) -> "Iterator[SmokeRuns]":
     """The chapters run by papermill with their SMOKE_PARAMETERS, each once per session.
 
     `smoke_runs.executed(chapter)` is the executed `<chapter>.ipynb` in a session temporary
-    folder; the chapter list and the parameters live in tests/test_notebooks.py. The kernels
-    cache their small training runs in a session folder, not in the project's results/.
+    folder; the chapter list and the parameters live in tests/test_notebooks.py. The first
+    request starts every chapter the selected tests need, SMOKE_WORKERS at a time (a kernel is
+    a process of its own). The kernels cache their small training runs in a session folder,
+    not in the project's results/.
     """
-    from test_notebooks import SmokeRuns
+    from test_notebooks import SmokeRuns, chapters_to_execute
 
+    wanted = chapters_to_execute(request.session.items)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FMNIST_RESULTS_DIR", str(tmp_path_factory.mktemp("smoke-results")))
-        yield SmokeRuns(tmp_path_factory.mktemp("smoke"))
+        pool = ThreadPoolExecutor(SMOKE_WORKERS, thread_name_prefix="smoke-run")
+        try:
+            yield SmokeRuns(tmp_path_factory.mktemp("smoke"), pool, wanted)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)

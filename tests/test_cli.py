@@ -2,8 +2,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+# One tiny run, trained once for this module: the train and report tests read the same cache.
+TINY_RUN = ("train", "seed-mlp", "--epochs", "1", "--subset", "300", "--batch-size", "64")
 
 
 def run_cli(*args, env=None, timeout=300):
@@ -15,6 +19,13 @@ def run_cli(*args, env=None, timeout=300):
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, real_data_dir):
+    """TINY_RUN trained once into a module cache: (its env, the completed first process)."""
+    env = {"FMNIST_RESULTS_DIR": str(tmp_path_factory.mktemp("cli-results"))}
+    return env, run_cli(*TINY_RUN, env=env)
 
 
 def assert_one_line_error(process, *fragments):
@@ -70,26 +81,23 @@ def test_train_subset_larger_than_the_training_split_exits_2(real_data_dir):
     assert_one_line_error(run_cli("train", "seed-mlp", "--subset", "60000"), "train_subset")
 
 
-def test_train_prints_progress_then_one_json_line_and_caches(tmp_path, real_data_dir):
-    env = {"FMNIST_RESULTS_DIR": str(tmp_path)}
-    args = ("train", "seed-cnn", "--epochs", "1", "--subset", "300", "--batch-size", "64")
-    first = run_cli(*args, env=env)
+def test_train_prints_progress_then_one_json_line_and_caches(tiny_run):
+    env, first = tiny_run
     assert first.returncode == 0, first.stderr
-    assert "seed-cnn epoch 1/1" in first.stderr
+    assert "seed-mlp epoch 1/1" in first.stderr
     lines = first.stdout.strip().splitlines()
     assert len(lines) == 1
     report = json.loads(lines[0])
     assert set(report) >= {"test_accuracy", "test_loss", "wall_time_s", "cache_folder"}
     assert report["from_cache"] is False
     assert os.path.isfile(os.path.join(report["cache_folder"], "model.keras"))
-    second = json.loads(run_cli(*args, env=env).stdout)
+    second = json.loads(run_cli(*TINY_RUN, env=env).stdout)
     assert second["from_cache"] is True
     assert second["test_accuracy"] == report["test_accuracy"]
 
 
-def test_report_lists_cached_runs_as_json_with_the_documented_keys(tmp_path, real_data_dir):
-    env = {"FMNIST_RESULTS_DIR": str(tmp_path)}
-    trained = run_cli("train", "seed-mlp", "--epochs", "1", "--subset", "300", env=env)
+def test_report_lists_cached_runs_as_json_with_the_documented_keys(tiny_run):
+    env, trained = tiny_run
     assert trained.returncode == 0, trained.stderr
     process = run_cli("report", "--json", env=env)
     assert process.returncode == 0, process.stderr
@@ -120,3 +128,17 @@ def test_report_on_an_empty_cache_says_so(tmp_path):
         json.loads(run_cli("report", "--json", env={"FMNIST_RESULTS_DIR": str(tmp_path)}).stdout)
         == []
     )
+
+
+def test_prepare_keys_prints_the_cache_key_of_every_book_run_and_trains_nothing(tmp_path):
+    from fmnist_lib.baselines import baseline_key
+    from fmnist_lib.experiments import book_baselines, book_runs
+    from fmnist_lib.training import run_key
+
+    cache = tmp_path / "results"
+    process = run_cli("prepare", "--keys", env={"FMNIST_RESULTS_DIR": str(cache)}, timeout=120)
+    assert process.returncode == 0, process.stderr
+    expected = [run_key(c) for c in book_runs()] + [baseline_key(b) for b in book_baselines()]
+    assert process.stdout.splitlines() == expected
+    assert len(set(expected)) == len(expected) == len(book_runs()) + len(book_baselines())
+    assert not cache.exists() or not any(Path(cache).iterdir()), "prepare --keys wrote a result"

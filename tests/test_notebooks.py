@@ -1,10 +1,14 @@
 """Every chapter of the table of contents runs once through papermill with small parameters.
 
 The chapters are the `notebooks/` entries of _toc.yml. The `smoke_runs` fixture (conftest.py)
-executes each of them at most once per session; the published-book tests reuse those runs.
+executes each of them at most once per session, side by side on a pool of one worker per CPU
+core (each kernel is a process of its own); the published-book tests reuse those runs.
 """
 
 import re
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -118,39 +122,69 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any]) -> None:
     )
 
 
+# The session fixture that builds the book from every executed chapter (test_published_book.py).
+BOOK_FIXTURE = "published_book"
+
+
 @dataclass
 class SmokeRuns:
-    """The chapters executed with their SMOKE_PARAMETERS, each at most once, when first asked."""
+    """The chapters executed with their SMOKE_PARAMETERS, each at most once, on a worker pool.
+
+    The first time a chapter is asked for, every chapter in `wanted` is started as well (the
+    asked one first), so that the pool's workers run them side by side while the tests wait.
+    """
 
     folder: Path
-    failures: dict[str, Exception] = field(default_factory=dict)
+    pool: Executor = field(repr=False)
+    wanted: list[str] = field(default_factory=list)
+    runs: dict[str, Future] = field(default_factory=dict, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def source(self, chapter: str) -> Path:
         """The chapter converted to `sources/<chapter>.ipynb`, converted once."""
         target = self.folder / "sources" / f"{chapter}.ipynb"
-        if not target.exists():
-            target.parent.mkdir(exist_ok=True)
-            to_ipynb(NOTEBOOKS / f"{chapter}.md", target)
+        with self.lock:
+            if not target.exists():
+                target.parent.mkdir(exist_ok=True)
+                to_ipynb(NOTEBOOKS / f"{chapter}.md", target)
         return target
 
     def executed(self, chapter: str) -> Path:
         """The papermill output `executed/<chapter>.ipynb`; a failed run raises its error again."""
-        if chapter in self.failures:
-            raise self.failures[chapter]
+        smoke_parameters(chapter)  # fails the asking test for a chapter without an entry
+        self.start([chapter, *self.wanted])
+        return self.runs[chapter].result()
+
+    def start(self, chapters: Iterable[str]) -> None:
+        """Submit each chapter that has not been submitted yet, in the given order."""
+        for chapter in chapters:
+            if chapter not in self.runs and chapter in SMOKE_PARAMETERS:
+                self.runs[chapter] = self.pool.submit(self.run, chapter)
+
+    def run(self, chapter: str) -> Path:
+        """Execute the chapter into `executed/<chapter>.ipynb` (on a worker) and return it."""
         target = self.folder / "executed" / f"{chapter}.ipynb"
-        if not target.exists():
-            self.run(chapter, target)
+        target.parent.mkdir(exist_ok=True)
+        execute(self.source(chapter), target, SMOKE_PARAMETERS[chapter])
         return target
 
-    def run(self, chapter: str, target: Path) -> None:
-        """Execute the chapter into target, remembering a failure so that it is not retried."""
-        parameters = smoke_parameters(chapter)
-        target.parent.mkdir(exist_ok=True)
-        try:
-            execute(self.source(chapter), target, parameters)
-        except Exception as error:
-            self.failures[chapter] = error
-            raise
+
+def chapters_to_execute(items: Iterable[pytest.Item]) -> list[str]:
+    """The chapters the selected tests need executed, in toc order.
+
+    Every chapter when a selected test uses the built book; else the chapters whose smoke test
+    (test_chapter_runs_with_small_parameters) is selected.
+    """
+    items = list(items)
+    if any(BOOK_FIXTURE in item.fixturenames for item in items):
+        return list(CHAPTERS)
+    smoke_test = test_chapter_runs_with_small_parameters.__name__
+    selected = {
+        item.callspec.params["chapter"]
+        for item in items
+        if getattr(item, "originalname", None) == smoke_test and hasattr(item, "callspec")
+    }
+    return [chapter for chapter in CHAPTERS if chapter in selected]
 
 
 def code_cells(notebook: Path) -> list[nbformat.NotebookNode]:

@@ -1,10 +1,12 @@
 """The published book: built from the smoke-executed chapters, read offline in Chromium.
 
-A session fixture assembles the book in a temporary folder (the config, the toc, book/ and the
-executed chapters as notebooks/<chapter>.ipynb) and builds it with warnings as errors. Every
-page of the HTML is then opened from disk in Debian's headless Chromium, driven by Playwright:
-no console error, no failed request, no request off the machine, every image shown, all math
-typeset by the book's own MathJax, and each document's source offered for download.
+A session fixture assembles the book in a temporary folder (the config, the toc, book/, a link
+to fmnist_lib/ for the chapters' `literalinclude`s, and the executed chapters as
+notebooks/<chapter>.ipynb, each also stored in the build's jupyter-cache as `make book` would)
+and builds it with warnings as errors. Every page of the HTML is then opened from disk in
+headless Chromium (found by fmnist_lib.browser; `make browser` provides it), driven by
+Playwright: no console error, no failed request, no request off the machine, every image shown,
+all math typeset by the book's own MathJax, and each document's source offered for download.
 """
 
 import re
@@ -17,13 +19,22 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+import nbformat
 import pytest
 import yaml
+from jupyter_cache import get_cache
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Request, sync_playwright
 from test_notebooks import CHAPTERS, NOTEBOOKS, ROOT, SmokeRuns, toc_documents
 
+from fmnist_lib.browser import BrowserError, find_chromium
+
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-CHROMIUM = Path("/usr/bin/chromium")
+LIBRARY = "fmnist_lib"
+# Where jupyter-book keeps executed notebooks (its default, written out for the test book).
+EXECUTION_CACHE = Path("_build") / ".jupyter_cache"
+EXECUTION_PAGE = "book/execution"
+# A `literalinclude` or `include` directive of MyST (``` or ::: fence) and the path it names.
+INCLUDE_DIRECTIVE = re.compile(r"^\s*(?:`{3,}|:{3,})\{(?:literalinclude|include)\}\s+(\S+)", re.M)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -120,22 +131,55 @@ def executed_chapter(smoke_runs: SmokeRuns, chapter: str) -> Path:
 
 
 def write_config(source: Path, target: Path) -> None:
-    """Copy _config.yml, switching execution off: the chapters are already executed."""
+    """Copy _config.yml, executing through the jupyter-cache that assemble_book fills."""
     config = yaml.safe_load(source.read_text(encoding="utf-8"))
-    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    execute = config.setdefault("execute", {})
+    execute["execute_notebooks"] = "cache"
+    execute["cache"] = str(target.parent / EXECUTION_CACHE)
     target.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
-def assemble_book(folder: Path, smoke_runs: SmokeRuns) -> Path:
-    """Lay out config, toc, book/ and notebooks/<chapter>.ipynb (the executed chapters)."""
+def assemble_sources(folder: Path) -> Path:
+    """Lay out config, toc, book/, notebooks/ without the chapters, and a link to fmnist_lib/.
+
+    The link makes `../fmnist_lib/theory.py` from a chapter resolve as it does in the project.
+    """
     write_config(ROOT / "_config.yml", folder / "_config.yml")
     shutil.copy(ROOT / "_toc.yml", folder / "_toc.yml")
     shutil.copytree(ROOT / "book", folder / "book")
     shutil.copytree(NOTEBOOKS, folder / "notebooks", ignore=NOT_COPIED)
+    (folder / LIBRARY).symlink_to(ROOT / LIBRARY, target_is_directory=True)
+    return folder
+
+
+def cache_executed(folder: Path, notebook: Path) -> None:
+    """Store an executed notebook in the book's jupyter-cache with papermill's run time."""
+    duration = nbformat.read(notebook, as_version=4).metadata.get("papermill", {}).get("duration")
+    cache = get_cache(str(folder / EXECUTION_CACHE))
+    data = {"execution_seconds": duration} if duration is not None else {}
+    cache.cache_notebook_file(str(notebook), data=data, check_validity=False, overwrite=True)
+
+
+def assemble_book(folder: Path, smoke_runs: SmokeRuns) -> Path:
+    """The sources, plus each executed chapter as notebooks/<chapter>.ipynb and in the cache."""
+    assemble_sources(folder)
     for chapter in CHAPTERS:
         target = folder / "notebooks" / f"{chapter}.ipynb"
         shutil.copy(executed_chapter(smoke_runs, chapter), target)
+        cache_executed(folder, target)
     return folder
+
+
+def included_paths(document: Path) -> list[str]:
+    """The files a MyST document includes with `literalinclude` or `include`, as written."""
+    return INCLUDE_DIRECTIVE.findall(document.read_text(encoding="utf-8"))
+
+
+def resolve_include(book: Path, document: str, included: str) -> Path:
+    """Where Sphinx looks for an included path: from the document's folder, or the book's root."""
+    if included.startswith("/"):
+        return book / included.lstrip("/")
+    return book / Path(document).parent / included
 
 
 def build_book(folder: Path) -> BookBuild:
@@ -257,14 +301,13 @@ def published_book(tmp_path_factory: pytest.TempPathFactory, smoke_runs: SmokeRu
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright; fails when it is not installed."""
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium "
-            "(`apt-get install -y chromium`; .ci/run does it)"
-        )
+    """Chromium (fmnist_lib.browser finds it), headless, driven by Playwright; fails if none."""
+    try:
+        executable = find_chromium()
+    except BrowserError as error:
+        pytest.fail(f"{error} (`make browser` does it as root)")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -281,6 +324,53 @@ def test_book_builds_without_sphinx_warnings(published_book):
     assert not warnings, f"the book build printed {len(warnings)} warnings:\n" + "\n".join(warnings)
     tail = published_book.output[-3000:]
     assert published_book.returncode == 0, f"jupyter-book build failed:\n{tail}"
+
+
+def test_book_build_takes_every_chapter_from_the_cache(published_book):
+    """Each executed chapter comes from the build's jupyter-cache; none is executed again."""
+    output = published_book.output
+    from_cache = {
+        chapter for chapter in CHAPTERS if f"{chapter}.ipynb: Using cached notebook" in output
+    }
+    assert from_cache == set(CHAPTERS), f"not from the cache: {sorted(set(CHAPTERS) - from_cache)}"
+    assert "Executing notebook" not in output
+
+
+def test_included_files_resolve_in_the_assembled_book_as_in_the_project(tmp_path):
+    """Every `literalinclude`/`include` path of a document names the same file in both places."""
+    book = assemble_sources(tmp_path)
+    includes = [
+        (document, included)
+        for document in DOCUMENTS
+        for included in included_paths(ROOT / f"{document}.md")
+    ]
+    missing = [
+        f"{document}: {included}"
+        for document, included in includes
+        if not resolve_include(ROOT, document, included).is_file()
+        or not resolve_include(book, document, included).is_file()
+        or resolve_include(book, document, included).resolve()
+        != resolve_include(ROOT, document, included).resolve()
+    ]
+    assert not missing, "included files missing from the assembled book:\n" + "\n".join(missing)
+    library = resolve_include(book, "notebooks/any", f"../{LIBRARY}/theory.py")
+    assert library.resolve() == (ROOT / LIBRARY / "theory.py").resolve()
+
+
+def test_execution_page_has_one_row_per_chapter_with_its_run_time(published_book):
+    """book/execution.html tabulates each executed chapter once: a link, a time, a success."""
+    html = page_file(published_book.html, EXECUTION_PAGE).read_text(encoding="utf-8")
+    tables = re.findall(r"<tbody>(.*?)</tbody>", html, re.S)
+    assert len(tables) == 1, f"{EXECUTION_PAGE}.html: {len(tables)} tables, not one"
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", tables[0], re.S)
+    documents = [re.search(r'<span class="doc">([^<]+)</span>', row).group(1) for row in rows]
+    assert sorted(documents) == sorted(f"notebooks/{chapter}" for chapter in CHAPTERS)
+    for document, row in zip(documents, rows, strict=True):
+        cells = re.findall(r"<td><p>(.*?)</p></td>", row, re.S)
+        method, runtime, status = cells[-3:]
+        assert method == "cache", f"{document}: method {method!r}"
+        assert float(runtime) > 0, f"{document}: run time {runtime!r}"
+        assert status == "✅", f"{document}: status {status!r}"
 
 
 def test_every_built_page_is_checked(published_book):
