@@ -82,7 +82,7 @@ def run_baseline(
 ) -> BaselineResult:
     """Fit a baseline on the flattened training images once, cached; evaluate on the test set."""
     folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / baseline_key(config)
-    fitted = produce_entry(folder, ENTRY_FILES, lambda tmp: _fit_into(config, tmp, data_dir))
+    fitted = produce_entry(folder, ENTRY_FILES, lambda tmp: fit_into(config, tmp, data_dir))
     metrics = read_json(folder / "metrics.json")
     return BaselineResult(
         config=config,
@@ -95,7 +95,7 @@ def run_baseline(
     )
 
 
-def _fit_into(
+def fit_into(
     config: BaselineConfig, folder: Path, data_dir: str | os.PathLike | None = None
 ) -> None:
     """Fit, evaluate and write a baseline's cache entry into `folder`."""

@@ -128,7 +128,7 @@ def run(
     """Train `config` once and cache it; later calls return the cached result without training."""
     folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / run_key(config)
     trained = produce_entry(
-        folder, ENTRY_FILES, lambda tmp: _train_into(config, tmp, data_dir=data_dir, quiet=quiet)
+        folder, ENTRY_FILES, lambda tmp: train_into(config, tmp, data_dir=data_dir, quiet=quiet)
     )
     if not trained and not quiet:
         print(f"{config.model} (seed {config.seed}): cached run {folder}")
@@ -199,7 +199,7 @@ def prepare_data(
     }
 
 
-def _train_into(
+def train_into(
     config: RunConfig, folder: Path, *, data_dir: str | os.PathLike | None, quiet: bool
 ) -> None:
     """Train, evaluate and write every file of a cache entry into `folder`."""

@@ -31,6 +31,6 @@ def test_baseline_fits_once_and_its_predictions_give_its_accuracy(
     assert 0.5 < first.test_accuracy < 1.0  # far above the 10% of chance, even on 600 images
     assert first.metrics["n_train"] == 600 and first.fit_time_s > 0
 
-    monkeypatch.setattr(baselines, "_fit_into", lambda *a: pytest.fail("fitted again"))
+    monkeypatch.setattr(baselines, "fit_into", lambda *a: pytest.fail("fitted again"))
     second = run_baseline(config, cache_dir=tmp_path)
     assert second.from_cache and second.test_accuracy == first.test_accuracy

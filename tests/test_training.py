@@ -154,7 +154,7 @@ def test_cache_hit_returns_the_stored_result_without_training(results, real_data
     def must_not_train(*args, **kwargs):
         raise AssertionError("trained again although a complete entry exists")
 
-    monkeypatch.setattr(training, "_train_into", must_not_train)
+    monkeypatch.setattr(training, "train_into", must_not_train)
     cached = run(SMALL, quiet=True)
     assert cached.from_cache
     assert cached.test_accuracy == trained.test_accuracy
