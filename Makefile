@@ -65,8 +65,9 @@ browser: $(STAMP)
 	fi; \
 	$(PY) -m fmnist_lib browser
 
-# Trains (once; cached in results/) every run the chapters use, with a progress line per run,
-# then builds the book with warnings as errors and prints what took how long.
+# Trains (once; cached in results/) every run the chapters use, side by side on a local Dask
+# cluster or on $FMNIST_SCHEDULER's, with a progress line per run; an interrupted build resumes.
+# Then builds the book with warnings as errors and prints what took how long.
 book: data
 	$(PY) -m fmnist_lib book
 

@@ -2,14 +2,20 @@
 
 `python -m fmnist_lib data` finds or fetches the data; `browser` prints the Chromium the
 published-book tests drive; `train MODEL` trains one cached run and ends with one JSON line on
-stdout (progress goes to stderr); `report` lists the cached runs; `prepare` trains every run the
+stdout (progress goes to stderr); `report` lists the cached runs and where each was computed;
+`bench` times plain `fit` against the project's training loop here; `prepare` trains every run the
 book uses (`prepare --keys` only prints their cache keys); `book` prepares and then builds the
-book. Bad arguments, data and browser problems exit with status 2 and a one-line message, never
-a traceback.
+book; `train MODEL --seeds 0-9`, `prepare` and `book` train through `fmnist_lib.sweep` on a Dask
+cluster (`--scheduler`, else `$FMNIST_SCHEDULER`, else a local one); `execute CHAPTER -p NAME
+VALUE` runs one chapter with papermill parameters and `sweep CHAPTER -p NAME V1,V2` runs it
+once per combination of values, both rejecting unknown parameter names before anything runs.
+Bad arguments, data and browser problems exit with status 2 and a one-line message, never a
+traceback; a run that fails in `train --seeds`, `prepare` or `book` makes the status 1.
 """
 
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -18,10 +24,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING
 
+from fmnist_lib import chapters
 from fmnist_lib.browser import BrowserError, find_chromium
 from fmnist_lib.cache import results_dir
 from fmnist_lib.data import DataError, locate_fashion_mnist
+
+if TYPE_CHECKING:
+    from fmnist_lib.sweep import Outcome, SweepSummary
+    from fmnist_lib.training import RunConfig, RunResult
 
 # A light copy of `models.MODELS`'s names, so that `--help` and argument errors answer without
 # importing TensorFlow (seconds); tests/test_models.py checks that it equals the registry.
@@ -55,6 +67,84 @@ _seed = _argument(int, lambda v: v >= 0, "a non-negative integer")
 _learning_rate = _argument(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    """Seeds written as a range `0-9`, a list `0,2,5` or both `0-3,7`; ValueError otherwise."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        low = int(first)
+        high = int(last) if dash else low
+        if low < 0 or high < low:
+            raise ValueError(f"bad seed range {part!r}")
+        seeds.extend(range(low, high + 1))
+    return tuple(seeds)
+
+
+_seeds = _argument(
+    _seed_list,
+    lambda v: len(set(v)) == len(v),
+    "distinct seeds as a range 0-9, a list 0,2,5 or both, 0-3,7",
+)
+
+
+def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """--scheduler, --workers, --threads: the Dask cluster that `sweep.run_many` trains on."""
+    parser.add_argument(
+        "--scheduler",
+        help="a Dask scheduler, tcp://HOST:8786 (default: $FMNIST_SCHEDULER, else a local cluster)",
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, help="local cluster: worker processes (default: by cores)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="local cluster: threads per worker (default: sweep.DEFAULT_THREADS_PER_WORKER)",
+    )
+
+
+class _ChapterValues(argparse.Action):
+    """`-p NAME TEXT` or `-y NAME YAML`: add the values `const(TEXT)` to `values[NAME]`."""
+
+    def __call__(self, parser, namespace, option_values, option_string=None):  # type: ignore[override]
+        name, text = option_values
+        try:
+            parsed = self.const(text)
+        except ValueError as error:
+            parser.error(f"{option_string} {name}: {error}")
+        values = dict(getattr(namespace, self.dest) or {})
+        values[name] = [*values.get(name, []), *parsed]
+        setattr(namespace, self.dest, values)
+
+
+def _add_chapter_arguments(parser: argparse.ArgumentParser, sweep: bool) -> None:
+    """The chapter and its `-p`/`-y` parameters (several comma-separated values in a sweep)."""
+    parser.add_argument("chapter", help="a chapter of _toc.yml, e.g. experiment_cnn")
+    parse_p = chapters.parse_values if sweep else lambda text: [chapters.parse_value(text)]
+    parser.add_argument(
+        "-p",
+        dest="values",
+        nargs=2,
+        metavar=("NAME", "V1,V2,..." if sweep else "VALUE"),
+        action=_ChapterValues,
+        const=parse_p,
+        default={},
+        help="a parameter's value"
+        + ("s, comma-separated" if sweep else "")
+        + ", typed as papermill's -p types it (int, float, True, False, None, else text)",
+    )
+    parser.add_argument(
+        "-y",
+        dest="values",
+        nargs=2,
+        metavar=("NAME", "YAML"),
+        action=_ChapterValues,
+        const=lambda text: [chapters.parse_yaml_value(text)],
+        help="one value written in YAML, e.g. -y seeds '[0, 1]'"
+        + ("; repeat it for more values" if sweep else ""),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `fmnist_lib` argument parser with its sub-commands."""
     parser = _Parser(prog="python -m fmnist_lib", description=__doc__.splitlines()[0])
@@ -73,13 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help="default: the report's setting")
     train.add_argument("--batch-size", type=_positive_int, help="default: 32, as in the report")
     train.add_argument("--learning-rate", type=_learning_rate, help="default: the report's")
-    train.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    seeds = train.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    seeds.add_argument(
+        "--seeds", type=_seeds, help="several runs through Dask, e.g. 0-9 or 0,2,5: a JSON list"
+    )
     train.add_argument("--subset", type=_positive_int, help="train on the first N of 55,000")
     train.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    _add_cluster_arguments(train)
 
     report = commands.add_parser("report", help="list the cached training runs")
     report.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+
+    bench = commands.add_parser("bench", help="time plain fit against the project's loop here")
+    bench.add_argument("--quick", action="store_true", help="a few hundred images: seconds")
+    bench.add_argument("--json", action="store_true", help="a JSON object instead of a table")
 
     prepare = commands.add_parser("prepare", help="train every run and baseline the book uses")
     prepare.add_argument(
@@ -87,6 +186,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     book = commands.add_parser("book", help="prepare, then build the book into _build/html")
     book.add_argument("--root", default=".", help="the book's folder (default: .)")
+    for trains in (prepare, book):
+        _add_cluster_arguments(trains)
+
+    execute = commands.add_parser("execute", help="run one chapter here with papermill values")
+    _add_chapter_arguments(execute, sweep=False)
+    execute.add_argument(
+        "-o", "--output", help="the executed notebook (default: _build/executed/CHAPTER.ipynb)"
+    )
+    sweep = commands.add_parser("sweep", help="run a chapter once per combination of values")
+    _add_chapter_arguments(sweep, sweep=True)
+    sweep.add_argument("--out", help="folder for the notebooks and sweep.csv (a new one)")
+    _add_cluster_arguments(sweep)
+    sweep.add_argument(
+        "--show",
+        type=lambda text: [name.strip() for name in text.split(",")],
+        help="print only these glued columns, comma-separated (sweep.csv has them all)",
+    )
     return parser
 
 
@@ -103,20 +219,62 @@ def _import_quietly(name: str) -> ModuleType:
         os.close(saved)
 
 
-def _train(args: argparse.Namespace) -> dict:
-    training = _import_quietly("fmnist_lib.training")
-    config = training.default_config(
+def _train_config(args: argparse.Namespace, seed: int) -> "RunConfig":
+    """The run `train` asks for, with `seed`."""
+    return _import_quietly("fmnist_lib.training").default_config(
         args.model,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        seed=args.seed,
+        seed=seed,
         train_subset=args.subset,
     )
+
+
+def _train(args: argparse.Namespace) -> dict:
+    training = _import_quietly("fmnist_lib.training")
+    config = _train_config(args, args.seed)
     with contextlib.redirect_stdout(sys.stderr):
         result = training.run(config, data_dir=args.data_dir, quiet=args.quiet)
+    return _run_report(result)
+
+
+def _train_seeds(args: argparse.Namespace) -> int:
+    """`train --seeds`: every seed's run through `sweep.run_many`; a JSON list; 1 if one failed."""
+    training = _import_quietly("fmnist_lib.training")
+    sweep = _import_quietly("fmnist_lib.sweep")
+    configs = [_train_config(args, seed) for seed in args.seeds]
+    with contextlib.redirect_stdout(sys.stderr):
+        summary = sweep.run_many(configs, data_dir=args.data_dir, **_cluster_options(args))
+    print(
+        json.dumps(
+            [
+                {
+                    "seed": o.config.seed,
+                    **_run_report(training.load_result(o.folder)),
+                    "from_cache": o.status == "cached",
+                }
+                for o in summary.outcomes
+                if o.status != "failed"
+            ]
+        )
+    )
+    return 1 if summary.failures else 0
+
+
+def _cluster_options(args: argparse.Namespace) -> dict:
+    """The `run_many` keywords of --scheduler, --workers and --threads."""
     return {
-        "model": config.model,
+        "scheduler": args.scheduler,
+        "n_workers": args.workers,
+        "threads_per_worker": args.threads,
+    }
+
+
+def _run_report(result: "RunResult") -> dict:
+    """What `train` prints about a finished run, as a JSON object."""
+    return {
+        "model": result.config.model,
         "test_accuracy": result.test_accuracy,
         "test_loss": result.test_loss,
         "best_epoch": result.best_epoch,
@@ -135,6 +293,8 @@ def _cached_runs() -> list:
 
 
 def _report(as_json: bool) -> str:
+    from fmnist_lib.provenance import describe
+
     rows = [
         {
             "model": r.config.model,
@@ -146,6 +306,7 @@ def _report(as_json: bool) -> str:
             "test_loss": r.test_loss,
             "best_epoch": r.best_epoch,
             "wall_time_s": r.wall_time_s,
+            **{k: v for k, v in describe(r.metrics).items() if k in ("device", "isa", "threads")},
             "cache_folder": str(r.folder),
         }
         for r in _cached_runs()
@@ -159,15 +320,27 @@ def _report(as_json: bool) -> str:
     return pd.DataFrame(rows).to_string(index=False, float_format="%.4f")
 
 
-def _prepare() -> list[tuple[str, float, bool]]:
+def _bench(quick: bool, as_json: bool) -> str:
+    bench = _import_quietly("fmnist_lib.bench")
+    result = bench.bench(**(bench.QUICK if quick else bench.FULL))
+    return json.dumps(result) if as_json else bench.format_table(result)
+
+
+def _prepare(args: argparse.Namespace) -> "SweepSummary":
     experiments = _import_quietly("fmnist_lib.experiments")
-    done = experiments.run_steps(experiments.book_steps())
+    sweep = _import_quietly("fmnist_lib.sweep")
+    summary = sweep.run_many(experiments.book_configs(), **_cluster_options(args))
     print(
-        "prepared: "
-        + ", ".join(f"{label} {'cached' if cached else f'{s:.0f} s'}" for label, s, cached in done),
-        flush=True,
+        "prepared: " + ", ".join(f"{o.label} {_outcome(o)}" for o in summary.outcomes), flush=True
     )
-    return done
+    return summary
+
+
+def _outcome(outcome: "Outcome") -> str:
+    """'cached', 'trained in N s' or 'FAILED: error' for the summaries."""
+    if outcome.status == "failed":
+        return f"FAILED: {outcome.error}"
+    return "cached" if outcome.status == "cached" else f"trained in {outcome.seconds:.0f} s"
 
 
 def _cache_keys() -> list[str]:
@@ -180,23 +353,72 @@ def _cache_keys() -> list[str]:
     return runs + [baseline_key(config) for config in experiments.book_baselines()]
 
 
-def _book(root: str) -> int:
+def _book(args: argparse.Namespace) -> int:
+    root = args.root
     started = time.perf_counter()
-    done = _prepare()
+    summary = _prepare(args)
     prepared = time.perf_counter()
+    if summary.failures:
+        print(f"not building the book: {len(summary.failures)} runs failed", file=sys.stderr)
+        return 1
     print("building the book with jupyter-book", flush=True)
     jupyter_book = os.path.join(os.path.dirname(sys.executable), "jupyter-book")
     build = subprocess.run([jupyter_book, "build", "--warningiserror", "--keep-going", root])
     finished = time.perf_counter()
     print("\nsummary")
-    for label, seconds, cached in done:
-        print(f"  {label:<40} {'cached' if cached else f'trained in {seconds:.0f} s'}")
-    print(f"  {'training and baselines':<40} {prepared - started:.0f} s")
-    print(f"  {'jupyter-book build':<40} {finished - prepared:.0f} s")
-    print(f"  {'total':<40} {finished - started:.0f} s")
+    for outcome in summary.outcomes:
+        print(f"  {outcome.label:<45} {_outcome(outcome)}")
+    print(f"  {'training and baselines (side by side)':<45} {prepared - started:.0f} s")
+    print(f"  {'jupyter-book build':<45} {finished - prepared:.0f} s")
+    print(f"  {'total':<45} {finished - started:.0f} s")
     if build.returncode == 0:
         print(f"The book is in {os.path.join(root, '_build', 'html', 'index.html')}")
     return build.returncode
+
+
+def _execute(args: argparse.Namespace, prog: str) -> int:
+    several = [name for name, values in args.values.items() if len(values) > 1]
+    if several:
+        raise ValueError(
+            f"{', '.join(several)} given more than one value; execute runs the chapter once "
+            "(sweep runs it once per combination)"
+        )
+    parameters = {name: values[0] for name, values in args.values.items()}
+    path, execution = chapters.execute_chapter(
+        args.chapter, parameters, args.output, functools.partial(print, file=sys.stderr, flush=True)
+    )
+    if execution.error:
+        print(f"{prog}: error: {args.chapter}: {execution.error} (see {path})", file=sys.stderr)
+        return 2 if execution.error.startswith("ParameterError:") else 1
+    glued = chapters.glued_scalars(execution.notebook)
+    print(json.dumps({"chapter": args.chapter, "notebook": str(path), "glued": glued}))
+    return 0
+
+
+def _sweep(args: argparse.Namespace, prog: str) -> int:
+    plan = chapters.plan_sweep(args.chapter, args.values, args.out)  # checks; runs nothing
+    _import_quietly("fmnist_lib.sweep")  # it loads TensorFlow, whose start-up log is noise here
+    say = functools.partial(print, file=sys.stderr, flush=True)
+    try:
+        rows = chapters.run_sweep(plan, report=say, **_cluster_options(args))
+    except KeyboardInterrupt:
+        kept = f"{plan.table} lists the finished runs" if plan.table.exists() else "none finished"
+        say(f"{prog}: interrupted; {kept}")
+        return 130
+    import pandas as pd
+
+    frame = pd.DataFrame(rows).drop(columns="notebook").convert_dtypes()
+    if args.show:
+        unknown = [name for name in args.show if name not in frame]
+        frame = frame[[*args.values, *(n for n in args.show if n in frame), "error"]]
+        if unknown:
+            print(f"not glued by {args.chapter}: {', '.join(unknown)}", file=sys.stderr)
+    print(frame.to_string(index=False))
+    print(f"table: {plan.table}")
+    failed = chapters.failed_rows(rows)
+    if failed:
+        print(f"{prog}: {len(failed)} of {len(rows)} combinations failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -208,16 +430,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(locate_fashion_mnist(args.data_dir, download=not args.no_download))
         elif args.command == "browser":
             print(find_chromium())
+        elif args.command == "train" and args.seeds:
+            return _train_seeds(args)
         elif args.command == "train":
             print(json.dumps(_train(args)))
         elif args.command == "report":
             print(_report(args.json))
+        elif args.command == "bench":
+            print(_bench(args.quick, args.json))
         elif args.command == "prepare" and args.keys:
             print("\n".join(_cache_keys()))
         elif args.command == "prepare":
-            _prepare()
+            return 1 if _prepare(args).failures else 0
+        elif args.command == "execute":
+            return _execute(args, parser.prog)
+        elif args.command == "sweep":
+            return _sweep(args, parser.prog)
         else:
-            return _book(args.root)
+            return _book(args)
     except (DataError, BrowserError, ValueError) as error:
         message = " ".join(str(error).split())
         print(f"{parser.prog}: error: {message}", file=sys.stderr)

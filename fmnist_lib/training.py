@@ -5,7 +5,12 @@ follows the cache's one rule (`fmnist_lib.cache`): the config, the model's build
 module's `TRAINING_CODE_VERSION` and the Keras version. `run` trains only when no complete entry
 exists. An entry holds the config, the per-epoch history, the metrics, the final model, the
 weights of the epoch with the best validation accuracy and the final model's test-set
-probabilities.
+probabilities, and its `metrics.json` records where it was computed (`fmnist_lib.provenance`).
+
+How the loop executes is a `Loop`: `LOOP` is the project's, `PLAIN_LOOP` plain Keras. Each of
+its settings makes training faster and none changes a number: tests/test_training.py trains with
+and without each one and compares the history and the final weights bit for bit. So a `Loop` is
+not part of the cache key, and changing one never calls for a new `TRAINING_CODE_VERSION`.
 """
 
 import dataclasses
@@ -30,6 +35,7 @@ from fmnist_lib.cache import (
 from fmnist_lib.data import N_TRAIN, N_VALIDATION, load_fashion_mnist, split_validation, to_float
 from fmnist_lib.evaluation import cross_entropy
 from fmnist_lib.models import get_model_spec
+from fmnist_lib.provenance import probe
 from fmnist_lib.validation import check_scalar
 
 # Bump when a change here (optimizer, loss, data order, evaluation) would change a run's numbers.
@@ -75,6 +81,29 @@ class RunConfig:
         }
         for name, value in checked.items():  # NumPy scalars become plain numbers, for the key
             object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True)
+class Loop:
+    """How `fit` executes a run; faster settings that leave every number bit for bit the same."""
+
+    # Training steps run per call into TensorFlow's graph (Keras's `steps_per_execution`); the
+    # steps and their order are the same, only Python's overhead between them goes.
+    steps_per_execution: int = 32
+    # Skip the second test-set evaluation when the best epoch's weights are the final ones.
+    reuse_best_evaluation: bool = True
+
+    def __post_init__(self) -> None:
+        spe = check_scalar(self.steps_per_execution, "steps_per_execution", int, min_val=1)
+        object.__setattr__(self, "steps_per_execution", spe)
+        if not isinstance(self.reuse_best_evaluation, bool):
+            raise ValueError(
+                f"reuse_best_evaluation must be True or False, got {self.reuse_best_evaluation!r}"
+            )
+
+
+LOOP = Loop()  # the project's loop
+PLAIN_LOOP = Loop(steps_per_execution=1, reuse_best_evaluation=False)  # plain `model.fit`
 
 
 @dataclass(frozen=True)
@@ -124,11 +153,14 @@ def run(
     cache_dir: Path | None = None,
     data_dir: str | os.PathLike | None = None,
     quiet: bool = False,
+    loop: Loop = LOOP,
 ) -> RunResult:
     """Train `config` once and cache it; later calls return the cached result without training."""
     folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / run_key(config)
     trained = produce_entry(
-        folder, ENTRY_FILES, lambda tmp: train_into(config, tmp, data_dir=data_dir, quiet=quiet)
+        folder,
+        ENTRY_FILES,
+        lambda tmp: train_into(config, tmp, data_dir=data_dir, quiet=quiet, loop=loop),
     )
     if not trained and not quiet:
         print(f"{config.model} (seed {config.seed}): cached run {folder}")
@@ -200,13 +232,18 @@ def prepare_data(
 
 
 def train_into(
-    config: RunConfig, folder: Path, *, data_dir: str | os.PathLike | None, quiet: bool
+    config: RunConfig,
+    folder: Path,
+    *,
+    data_dir: str | os.PathLike | None,
+    quiet: bool,
+    loop: Loop = LOOP,
 ) -> None:
     """Train, evaluate and write every file of a cache entry into `folder`."""
-    model = _compiled_model(config)
+    model = compiled_model(config, loop)
     data = prepare_data(config, tuple(model.input_shape[1:]), data_dir)
-    history, wall_time = _fit(model, config, data, folder / "best.weights.h5", quiet)
-    metrics, probabilities = _test_metrics(model, data["test"], folder)
+    history, wall_time = fit(model, config, data, folder / "best.weights.h5", quiet)
+    metrics, probabilities = _test_metrics(model, data["test"], folder, loop)
     metrics.update(_run_facts(model, config, data, history, wall_time))
     write_json(folder / "config.json", dataclasses.asdict(config))
     history.to_csv(folder / "history.csv")
@@ -219,24 +256,30 @@ def train_into(
         )
 
 
-def _compiled_model(config: RunConfig) -> keras.Model:
+def compiled_model(config: RunConfig, loop: Loop = LOOP) -> keras.Model:
     """The config's model, built from its seed and compiled with Adam and the cross-entropy."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
+    # Before compiling: with op determinism on, Keras also leaves XLA off ("auto" resolves so).
     tf.config.experimental.enable_op_determinism()
     model = get_model_spec(config.model).build()
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        steps_per_execution=loop.steps_per_execution,
     )
     return model
 
 
-def _fit(
-    model: keras.Model, config: RunConfig, data: dict, best_weights: Path, quiet: bool
+def fit(
+    model: keras.Model, config: RunConfig, data: dict, best_weights: Path, quiet: bool = True
 ) -> tuple[pd.DataFrame, float]:
-    """Fit, keeping the best validation epoch's weights; return the history and the wall time."""
+    """Fit on `data["train"]`, validating on `data["val"]` each epoch and keeping the best
+    epoch's weights in `best_weights`; return the history (with each epoch's time) and wall time.
+
+    How the steps execute is the `Loop` that `compiled_model` compiled `model` with.
+    """
     epoch_times: list[float] = []
     best = keras.callbacks.ModelCheckpoint(
         str(best_weights),
@@ -246,7 +289,7 @@ def _fit(
         save_weights_only=True,
     )
     started = time.perf_counter()
-    fit = model.fit(
+    fitted = model.fit(
         *data["train"],
         epochs=config.epochs,
         batch_size=config.batch_size,
@@ -255,21 +298,25 @@ def _fit(
         verbose=0,
     )
     wall_time = time.perf_counter() - started
-    history = pd.DataFrame(fit.history, index=pd.RangeIndex(1, config.epochs + 1, name="epoch"))
+    history = pd.DataFrame(fitted.history, index=pd.RangeIndex(1, config.epochs + 1, name="epoch"))
     history["time_s"] = epoch_times
     return history, wall_time
 
 
 def _test_metrics(
-    model: keras.Model, test: tuple[np.ndarray, np.ndarray], folder: Path
+    model: keras.Model, test: tuple[np.ndarray, np.ndarray], folder: Path, loop: Loop
 ) -> tuple[dict, np.ndarray]:
     """Test metrics of the final and of the best-epoch weights; saves the final model first."""
     last = _evaluate(model, test)
     probabilities = last.pop("probabilities")
     model.save(folder / "model.keras")
+    final_weights = model.get_weights()
     model.load_weights(folder / "best.weights.h5")
-    best = _evaluate(model, test)
-    best.pop("probabilities")
+    same = all(
+        np.array_equal(a, b) for a, b in zip(final_weights, model.get_weights(), strict=True)
+    )
+    best = dict(last) if loop.reuse_best_evaluation and same else _evaluate(model, test)
+    best.pop("probabilities", None)
     metrics = {
         **{f"test_{name}": value for name, value in last.items()},
         **{f"best_test_{name}": value for name, value in best.items()},
@@ -280,7 +327,7 @@ def _test_metrics(
 def _run_facts(
     model: keras.Model, config: RunConfig, data: dict, history: pd.DataFrame, wall_time: float
 ) -> dict:
-    """The best epoch, the timing, the sizes and the library versions of a finished run."""
+    """The best epoch, the timing, the sizes and the provenance of a finished run."""
     n_train = len(data["train"][0])
     return {
         "best_epoch": int(history["val_accuracy"].to_numpy().argmax()) + 1,
@@ -291,8 +338,7 @@ def _run_facts(
         "n_val": len(data["val"][0]),
         "n_test": len(data["test"][0]),
         "n_params": model.count_params(),
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
+        **probe(),  # device, ISA, thread counts, TensorFlow and Keras versions
     }
 
 

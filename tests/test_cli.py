@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,10 +72,23 @@ def test_data_with_a_corrupt_file_exits_2_naming_the_file(tmp_path, real_data_di
         (["train", "seed-mlp", "--learning-rate", "2"], "--learning-rate"),
         (["train"], "model"),
         (["fly"], "invalid choice"),
+        (["train", "seed-mlp", "--seeds", "3-1"], "--seeds"),
+        (["train", "seed-mlp", "--seeds", "0,2,0"], "--seeds"),
+        (["train", "seed-mlp", "--seed", "1", "--seeds", "0-2"], "not allowed with"),
+        (["prepare", "--workers", "0"], "--workers"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, fragment):
     assert_one_line_error(run_cli(*args), fragment)
+
+
+@pytest.mark.parametrize(
+    ("text", "seeds"), [("0-9", tuple(range(10))), ("0,2,5", (0, 2, 5)), ("0-2,7", (0, 1, 2, 7))]
+)
+def test_seeds_are_a_range_a_list_or_both(text, seeds):
+    from fmnist_lib.cli import build_parser
+
+    assert build_parser().parse_args(["train", "seed-cnn", "--seeds", text]).seeds == seeds
 
 
 def test_train_subset_larger_than_the_training_split_exits_2(real_data_dir):
@@ -112,12 +126,32 @@ def test_report_lists_cached_runs_as_json_with_the_documented_keys(tiny_run):
         "test_loss",
         "best_epoch",
         "wall_time_s",
+        "device",
+        "isa",
+        "threads",
         "cache_folder",
     }
     assert (row["model"], row["seed"], row["epochs"]) == ("seed-mlp", 0, 1)
+    assert "not recorded" not in (row["device"], row["isa"], row["threads"])
+    assert row["threads"].endswith("inter-op")
     assert row["cache_folder"] == json.loads(trained.stdout)["cache_folder"]
     table = run_cli("report", env=env)
     assert "seed-mlp" in table.stdout and "test_accuracy" in table.stdout
+
+
+def test_report_shows_not_recorded_for_a_run_cached_before_provenance(tiny_run, tmp_path):
+    _, trained = tiny_run
+    entry = Path(json.loads(trained.stdout)["cache_folder"])
+    older = tmp_path / "results" / entry.name
+    shutil.copytree(entry, older)
+    metrics = json.loads((older / "metrics.json").read_text())
+    for field in ("device", "isa", "intra_op_threads", "inter_op_threads"):
+        del metrics[field]
+    (older / "metrics.json").write_text(json.dumps(metrics))
+    process = run_cli("report", "--json", env={"FMNIST_RESULTS_DIR": str(older.parent)})
+    assert process.returncode == 0, process.stderr
+    (row,) = json.loads(process.stdout)
+    assert row["device"] == row["isa"] == row["threads"] == "not recorded"
 
 
 def test_report_on_an_empty_cache_says_so(tmp_path):

@@ -10,8 +10,8 @@ from fmnist_lib.experiments import (
     REPORT_MODELS,
     REPORT_SEEDS,
     book_baselines,
+    book_configs,
     book_runs,
-    book_steps,
 )
 from fmnist_lib.training import default_config
 
@@ -60,7 +60,7 @@ def test_reproduction_chapter_defaults_are_the_prepared_seeds_and_baselines():
     assert all(isinstance(b, BaselineConfig) and b.train_subset is None for b in book_baselines())
 
 
-def test_book_steps_cover_every_run_and_baseline_with_a_label():
-    steps = book_steps(quiet=True)
-    assert len(steps) == len(book_runs()) + len(book_baselines())
-    assert steps[0].label == "seed-mlp, seed 0, 20 epochs"
+def test_book_configs_are_every_run_then_every_baseline_each_once():
+    configs = book_configs()
+    assert configs == book_runs() + book_baselines()
+    assert len(set(configs)) == len(configs)

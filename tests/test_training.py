@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -9,11 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist_lib import training
+from fmnist_lib import provenance, training
 from fmnist_lib.cache import is_complete as has_files
 from fmnist_lib.data import load_fashion_mnist
 from fmnist_lib.training import (
     ENTRY_FILES,
+    LOOP,
+    PLAIN_LOOP,
+    Loop,
     RunConfig,
     default_config,
     list_runs,
@@ -224,3 +228,96 @@ def test_cnn_runs_on_images_with_a_channel_axis(tmp_path, real_data_dir):
     )
     result = run(config, cache_dir=tmp_path, quiet=True)
     assert load_model(result).input_shape == (None, 28, 28, 1)
+
+
+# Each setting of the project's loop, switched back to plain Keras one at a time.
+LOOP_SETTINGS = [field.name for field in dataclasses.fields(Loop)]
+IDENTITY_RUNS = {
+    "seed-mlp": RunConfig(
+        "seed-mlp", epochs=2, batch_size=32, learning_rate=1e-3, train_subset=300
+    ),
+    "seed-cnn": RunConfig(
+        "seed-cnn", epochs=2, batch_size=32, learning_rate=1e-3, train_subset=300
+    ),
+}
+
+
+def trained_entry(config, loop, folder):
+    """Train `config` into `folder` with `loop`: what it wrote; how often it scored the test set."""
+    folder.mkdir(parents=True)
+    evaluations = []
+    evaluate = training._evaluate
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "_evaluate", lambda *a: evaluations.append(1) or evaluate(*a))
+        training.train_into(config, folder, data_dir=None, quiet=True, loop=loop)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    best = keras.models.load_model(folder / "model.keras")
+    best.load_weights(folder / "best.weights.h5")
+    return {
+        "history": pd.read_csv(folder / "history.csv", index_col="epoch").drop(columns="time_s"),
+        "metrics": {k: v for k, v in metrics.items() if k not in ("wall_time_s", "samples_per_s")},
+        "weights": keras.models.load_model(folder / "model.keras").get_weights(),
+        "best_weights": best.get_weights(),
+        "probabilities": np.load(folder / "test_probabilities.npy"),
+        "test_evaluations": len(evaluations),
+    }
+
+
+@pytest.fixture(scope="module")
+def project_loop_entries(tmp_path_factory, real_data_dir):
+    """Each identity run trained once with the project's loop, LOOP."""
+    root = tmp_path_factory.mktemp("loop")
+    return {model: trained_entry(c, LOOP, root / model) for model, c in IDENTITY_RUNS.items()}
+
+
+def test_the_project_loop_differs_from_plain_keras_in_every_setting():
+    assert all(getattr(LOOP, name) != getattr(PLAIN_LOOP, name) for name in LOOP_SETTINGS)
+    assert LOOP.steps_per_execution == 32
+
+
+@pytest.mark.parametrize("setting", LOOP_SETTINGS)
+@pytest.mark.parametrize("model", list(IDENTITY_RUNS))
+def test_each_loop_setting_leaves_history_weights_and_test_metrics_bit_identical(
+    model, setting, project_loop_entries, tmp_path
+):
+    plain_in_one = dataclasses.replace(LOOP, **{setting: getattr(PLAIN_LOOP, setting)})
+    fast = project_loop_entries[model]
+    slow = trained_entry(IDENTITY_RUNS[model], plain_in_one, tmp_path / "entry")
+    pd.testing.assert_frame_equal(fast["history"], slow["history"], check_exact=True)
+    for weights in ("weights", "best_weights"):
+        assert all(np.array_equal(a, b) for a, b in zip(fast[weights], slow[weights], strict=True))
+    assert fast["metrics"] == slow["metrics"]
+    assert np.array_equal(fast["probabilities"], slow["probabilities"])
+    if setting == "reuse_best_evaluation":  # the check means something only when best is last
+        assert fast["metrics"]["best_epoch"] == IDENTITY_RUNS[model].epochs
+        assert (fast["test_evaluations"], slow["test_evaluations"]) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [({"steps_per_execution": 0}, "steps_per_execution"), ({"reuse_best_evaluation": 1}, "reuse")],
+)
+def test_loop_rejects_bad_settings_naming_them(settings, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        Loop(**settings)
+
+
+def test_metrics_record_the_provenance_and_a_cached_run_shows_its_own(results, real_data_dir):
+    result = run(SMALL, quiet=True)
+    assert set(provenance.FIELDS) <= set(result.metrics)
+    here = provenance.probe()
+    assert (result.metrics["device"], result.metrics["isa"]) == (here["device"], here["isa"])
+    elsewhere = {**result.metrics, "device": "Other CPU", "intra_op_threads": 7}
+    (result.folder / "metrics.json").write_text(json.dumps(elsewhere))
+    again = run(SMALL, quiet=True)
+    assert again.from_cache and again.key == result.key
+    assert provenance.describe(again.metrics)["device"] == "Other CPU"
+    assert provenance.describe(again.metrics)["threads"].startswith("7 intra-op")
+    # A run cached before provenance was recorded still loads, and says so.
+    older = {
+        k: v for k, v in result.metrics.items() if k not in here or k in ("keras", "tensorflow")
+    }
+    (result.folder / "metrics.json").write_text(json.dumps(older))
+    cached = run(SMALL, quiet=True)
+    assert cached.from_cache and cached.test_loss == result.test_loss
+    assert provenance.describe(cached.metrics)["device"] == provenance.NOT_RECORDED

@@ -1,0 +1,90 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from fmnist_lib import bench
+from fmnist_lib.bench import (
+    MODEL_KEYS,
+    forward_flops,
+    layer_macs,
+    matmul_peak,
+    training_flops,
+)
+from fmnist_lib.models import MODELS, build_seed_cnn, build_seed_mlp
+
+# The seed CNN by hand: each 3x3 convolution multiplies its kernel once per output pixel (28x28,
+# then 14x14 and 7x7 after pooling); the first Dense reads the 7x7x64 flattened maps.
+CNN_MACS = (
+    28 * 28 * 3 * 3 * 1 * 16
+    + 14 * 14 * 3 * 3 * 16 * 32
+    + 7 * 7 * 3 * 3 * 32 * 64
+    + 3136 * 64
+    + 64 * 10
+)
+
+
+def test_forward_flops_of_the_seed_mlp_are_twice_its_multiply_adds():
+    assert forward_flops(build_seed_mlp()) == 2 * (784 * 500 + 500 * 250 + 250 * 125 + 125 * 10)
+
+
+def test_forward_flops_of_the_seed_cnn_count_each_convolution_per_output_pixel():
+    assert forward_flops(build_seed_cnn()) == 2 * CNN_MACS == 4_241_152
+
+
+def test_training_flops_are_three_forward_passes():
+    model = build_seed_mlp()
+    assert training_flops(model) == 3 * forward_flops(model)
+
+
+def test_layer_macs_count_a_dense_layer_once_per_position_and_skip_other_layers():
+    model = keras.Sequential(
+        [keras.Input(shape=(5, 8)), keras.layers.Dense(3), keras.layers.Flatten()]
+    )
+    dense, flatten = model.layers
+    assert layer_macs(dense) == 5 * 8 * 3
+    assert layer_macs(flatten) == 0
+
+
+def test_matmul_peak_is_a_positive_rate_and_rejects_a_bad_size():
+    assert matmul_peak(64, repeats=2) > 0
+    with pytest.raises(ValueError, match="size"):
+        matmul_peak(0)
+
+
+def test_bench_rejects_a_bad_size_before_measuring():
+    with pytest.raises(ValueError, match="rounds"):
+        bench.bench(n_images=64, rounds=0)
+    with pytest.raises(ValueError, match="n_images"):
+        bench.bench(n_images=0)
+
+
+def test_bench_quick_json_measures_both_loops_of_every_model(real_data_dir):
+    process = subprocess.run(
+        [sys.executable, "-m", "fmnist_lib", "bench", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "FMNIST_DATA_DIR": str(real_data_dir)},
+    )
+    assert process.returncode == 0, process.stderr
+    result = json.loads(process.stdout)
+    assert {"device", "isa", "threads", "matmul_peak_gflops", "flop_convention"} <= set(result)
+    assert [row["model"] for row in result["models"]] == list(MODELS)
+    for row in result["models"]:
+        assert tuple(row) == MODEL_KEYS
+        assert (row["n_images"], row["batch_size"]) == (
+            bench.QUICK["n_images"],
+            MODELS[row["model"]].batch_size,
+        )
+        assert row["plain_fit_samples_per_s"] > 0 and row["loop_samples_per_s"] > 0
+        assert row["speedup"] == pytest.approx(
+            row["loop_samples_per_s"] / row["plain_fit_samples_per_s"]
+        )
+        gflops = row["loop_samples_per_s"] * row["training_flops_per_sample"] / 1e9
+        assert row["loop_fraction_of_peak"] == pytest.approx(gflops / result["matmul_peak_gflops"])
+    table = bench.format_table(result)
+    assert all(name in table for name in MODELS) and "speedup" in table
