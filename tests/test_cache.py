@@ -68,14 +68,22 @@ def _builder_b():
 
 
 def test_entry_key_changes_with_the_config_the_builder_source_the_version_and_the_library():
-    base = {"config": {"seed": 0}, "builders": [_builder_a], "code_version": 1,
-            "libraries": {"keras": "3.0"}}
+    base = {
+        "config": {"seed": 0},
+        "builders": [_builder_a],
+        "code_version": 1,
+        "libraries": {"keras": "3.0"},
+    }
 
     def key(**changes):
         settings = {**base, **changes}
-        return cache.entry_key("m", settings["config"], builders=settings["builders"],
-                               code_version=settings["code_version"],
-                               libraries=settings["libraries"])
+        return cache.entry_key(
+            "m",
+            settings["config"],
+            builders=settings["builders"],
+            code_version=settings["code_version"],
+            libraries=settings["libraries"],
+        )
 
     keys = [
         key(),

@@ -31,7 +31,6 @@ MIRROR_B = "https://b.example/"
 MIRROR_C = "https://c.example/"
 
 
-
 def found_dir() -> Path | None:
     """The folder the search finds without downloading, or None when it finds no verified set."""
     try:
@@ -39,6 +38,7 @@ def found_dir() -> Path | None:
     except data.DataError as error:
         assert "was not found" in str(error)
         return None
+
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """Return the IDX encoding (unsigned byte type) of a uint8 array."""
