@@ -5,14 +5,12 @@ cheapest chapter (theory_softmax, small trials) on a 2-worker local Dask cluster
 import contextlib
 import csv
 import io
-import os
-import subprocess
-import sys
 
 import nbformat
 import pandas as pd
 import pytest
 from papermill.cli import _resolve_type
+from test_cli import run_cli
 from test_notebooks import CHAPTERS
 
 from fmnist_lib import chapters, cli, glue
@@ -20,17 +18,6 @@ from fmnist_lib import chapters, cli, glue
 CHEAP = "theory_softmax"
 # n_trials=0 is below the chapter's minimum of 10: that combination fails in the chapter's check.
 SWEEP = ("sweep", CHEAP, "-p", "n_trials", "0,10,20", "-p", "n_examples", "100")
-
-
-def run_cli(*args, env=None, timeout=300):
-    """Run `python -m fmnist_lib ARGS` in a subprocess and return the completed process."""
-    return subprocess.run(
-        [sys.executable, "-m", "fmnist_lib", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def run_main(*args):
