@@ -36,6 +36,7 @@ from dask.distributed import Client, Future, LocalCluster, as_completed, get_wor
 from fmnist_lib import baselines, training
 from fmnist_lib.baselines import BaselineConfig
 from fmnist_lib.cache import is_complete, produce_entry, results_dir
+from fmnist_lib.provenance import schedulable_cpus
 from fmnist_lib.training import RunConfig
 from fmnist_lib.validation import check_scalar
 
@@ -116,13 +117,6 @@ def entry_names(config: Config) -> tuple[str, ...]:
     return baselines.ENTRY_FILES if isinstance(config, BaselineConfig) else training.ENTRY_FILES
 
 
-def available_cores() -> int:
-    """The CPU cores this process may use (its affinity mask, else the machine's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def cluster_shape(
     n_runs: int,
     *,
@@ -139,7 +133,9 @@ def cluster_shape(
     runs or than the memory holds (`WORKER_MEMORY_BYTES` each).
     """
     n_runs = check_scalar(n_runs, "n_runs", int, min_val=1)
-    cores = check_scalar(cores if cores is not None else available_cores(), "cores", int, min_val=1)
+    cores = check_scalar(
+        cores if cores is not None else schedulable_cpus(), "cores", int, min_val=1
+    )
     n_workers = check_scalar(n_workers, "n_workers", int, min_val=1, allow_none=True)
     threads = check_scalar(
         threads_per_worker, "threads_per_worker", int, min_val=1, allow_none=True
