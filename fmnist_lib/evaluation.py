@@ -6,6 +6,8 @@ as scikit-learn does. The 2020 report's text and captions describe the other way
 description is transposed.
 """
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
 from fmnist_lib.data import CLASS_NAMES, N_CLASSES
+from fmnist_lib.validation import check_scalar
 
 
 def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -27,6 +30,13 @@ def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> 
 
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e-12) -> float:
     """Mean of -log p[true class] over examples; probabilities (n, k), clipped below at eps."""
+    return float(np.mean(per_image_cross_entropy(probabilities, labels, eps)))
+
+
+def per_image_cross_entropy(
+    probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e-12
+) -> np.ndarray:
+    """-log p[true class] of each example (n,); probabilities (n, k), clipped below at eps."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labels = np.asarray(labels)
     if probabilities.ndim != 2 or labels.shape != (len(probabilities),):
@@ -35,7 +45,34 @@ def cross_entropy(probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e
             f"{labels.shape}"
         )
     true_class = probabilities[np.arange(len(labels)), labels]
-    return float(-np.mean(np.log(np.clip(true_class, eps, 1.0))))
+    return -np.log(np.clip(true_class, eps, 1.0))
+
+
+def cross_entropy_se(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Standard error of the mean cross-entropy: sd of the per-example losses / sqrt(n)."""
+    losses = per_image_cross_entropy(probabilities, labels)
+    return float(losses.std(ddof=1) / np.sqrt(len(losses)))
+
+
+def overfitting_verdict(val_loss: Sequence[float], noise: float) -> dict[str, float | int | bool]:
+    """Whether the last validation loss exceeds the lowest by more than `noise` (over-fitting).
+
+    `val_loss` holds one value per epoch, epoch 1 first. `noise` is the rise that chance alone
+    could give, e.g. the standard error of the mean per-image validation loss
+    (`cross_entropy_se`); a smaller rise is no evidence of over-fitting.
+    """
+    losses = np.asarray(val_loss, dtype=np.float64)
+    if losses.ndim != 1 or len(losses) == 0 or not np.all(np.isfinite(losses)):
+        raise ValueError("val_loss must be a non-empty 1-d sequence of finite numbers")
+    noise = check_scalar(noise, "noise", float, min_val=0.0)
+    rise = float(losses[-1] - losses.min())
+    return {
+        "min_epoch": int(losses.argmin()) + 1,
+        "epochs_after_min": len(losses) - 1 - int(losses.argmin()),
+        "rise": rise,
+        "noise": noise,
+        "overfits": rise > noise,
+    }
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:

@@ -1,7 +1,9 @@
-"""Statistical tests that compare classifiers."""
+"""Statistical tests and intervals that compare classifiers and runs."""
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm, t
+
+from fmnist_lib.validation import check_scalar
 
 
 def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict[str, float]:
@@ -15,3 +17,64 @@ def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict[
     discordant = only_a + only_b
     p_value = binomtest(only_a, discordant, 0.5).pvalue if discordant else 1.0
     return {"only_a_right": only_a, "only_b_right": only_b, "p_value": float(p_value)}
+
+
+def prediction_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Interval that holds one new draw with probability `level`: mean +/- t * sd * sqrt(1 + 1/n).
+
+    Assumes the values and the new draw are independent draws of one normal distribution.
+    """
+    values = _sample(values, "values", minimum=2)
+    level = check_scalar(
+        level, "level", float, min_val=0.0, max_val=1.0, include_boundaries="neither"
+    )
+    n = len(values)
+    half = t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) * np.sqrt(1 + 1 / n)
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def range_coverage(n: int) -> float:
+    """Chance that one more draw of a continuous distribution falls inside the range of `n`."""
+    n = check_scalar(n, "n", int, min_val=2)
+    return (n - 1) / (n + 1)
+
+
+def welch_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """Welch's interval for mean(a) - mean(b), unequal variances, Welch-Satterthwaite d.o.f."""
+    a, b = _sample(a, "a", minimum=2), _sample(b, "b", minimum=2)
+    level = check_scalar(
+        level, "level", float, min_val=0.0, max_val=1.0, include_boundaries="neither"
+    )
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else np.inf
+    difference = a.mean() - b.mean()
+    half = t.ppf(0.5 + level / 2, dof) * se
+    return {
+        "difference": float(difference),
+        "low": float(difference - half),
+        "high": float(difference + half),
+        "dof": float(dof),
+    }
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval for a proportion: `successes` right out of `n` (Wilson 1927)."""
+    n = check_scalar(n, "n", int, min_val=1)
+    successes = check_scalar(successes, "successes", int, min_val=0, max_val=n)
+    level = check_scalar(
+        level, "level", float, min_val=0.0, max_val=1.0, include_boundaries="neither"
+    )
+    z = norm.ppf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return float(centre - half), float(centre + half)
+
+
+def _sample(values: np.ndarray, name: str, minimum: int) -> np.ndarray:
+    """`values` as a finite 1-d float array of at least `minimum` entries, or a ValueError."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or len(array) < minimum or not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be a 1-d array of at least {minimum} finite numbers")
+    return array

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from fmnist_lib import evaluation
 from fmnist_lib.data import CLASS_NAMES
 from fmnist_lib.evaluation import (
     confusion,
@@ -108,3 +109,40 @@ def test_cross_entropy_is_the_mean_negative_log_of_the_true_class_probability():
     assert cross_entropy(probabilities, labels) == pytest.approx(expected)
     with pytest.raises(ValueError, match="labels"):
         cross_entropy(probabilities, labels[:2])
+
+
+def test_cross_entropy_se_is_the_sd_of_per_image_losses_over_root_n():
+    probabilities = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    labels = np.array([0, 0, 1, 1])
+    losses = -np.log([0.5, 0.9, 0.8, 0.4])
+    assert evaluation.per_image_cross_entropy(probabilities, labels) == pytest.approx(losses)
+    assert evaluation.cross_entropy_se(probabilities, labels) == pytest.approx(
+        losses.std(ddof=1) / 2
+    )
+
+
+def test_overfitting_verdict_says_no_for_flat_noise_and_yes_for_a_clear_rise():
+    rng = np.random.default_rng(0)
+    flat = 0.30 + rng.normal(scale=0.002, size=20)
+    verdict = evaluation.overfitting_verdict(flat, noise=0.01)
+    assert not verdict["overfits"] and verdict["rise"] < 0.01
+    rising = 0.30 + 0.01 * np.maximum(np.arange(20) - 8, 0) + rng.normal(scale=0.002, size=20)
+    verdict = evaluation.overfitting_verdict(rising, noise=0.01)
+    assert verdict["overfits"] and verdict["rise"] > 0.09
+    assert 1 <= verdict["min_epoch"] <= 10
+    assert verdict["epochs_after_min"] == 20 - verdict["min_epoch"]
+
+
+def test_overfitting_verdict_of_a_falling_loss_has_zero_rise():
+    verdict = evaluation.overfitting_verdict([0.5, 0.4, 0.3], noise=0.0)
+    assert verdict == {
+        "min_epoch": 3,
+        "epochs_after_min": 0,
+        "rise": 0.0,
+        "noise": 0.0,
+        "overfits": False,
+    }
+    with pytest.raises(ValueError, match="val_loss"):
+        evaluation.overfitting_verdict([], noise=0.1)
+    with pytest.raises(ValueError, match="noise"):
+        evaluation.overfitting_verdict([0.3], noise=-1.0)
