@@ -1,8 +1,9 @@
 """How fast each registered model trains on this machine, and how near the arithmetic peak.
 
-`bench` measures, side by side in one run, for each model of `models.MODELS` at its registry
-batch size: the samples per second of an epoch as `training` runs it (training on `n_images`
-images, then scoring the whole validation split, with its callbacks), with plain Keras settings
+`bench` measures, side by side in one run, for each of the report's models
+(`models.report_model_names()`, not the tuning variants) at its registry batch size: the
+samples per second of an epoch as `training` runs it (training on `n_images` images, then
+scoring the whole validation split, with its callbacks), with plain Keras settings
 (`training.PLAIN_LOOP`) and with the project's loop (`training.LOOP`), both through the same
 `training.compiled_model` and `training.fit`. Samples/s counts training images per second of the
 whole epoch, as a run's `metrics.json` does. The first epoch of each (tracing, warm-up) is not
@@ -28,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from fmnist_lib import training
-from fmnist_lib.models import MODELS, get_model_spec
+from fmnist_lib.models import get_model_spec, report_model_names
 from fmnist_lib.provenance import describe, probe
 from fmnist_lib.validation import check_scalar
 
@@ -150,7 +151,9 @@ def bench(
     """
     n_images = check_scalar(n_images, "n_images", int, min_val=1)
     rounds = check_scalar(rounds, "rounds", int, min_val=1)
-    names = tuple(MODELS) if models is None else tuple(get_model_spec(m).name for m in models)
+    names = (
+        report_model_names() if models is None else tuple(get_model_spec(m).name for m in models)
+    )
     peak = matmul_peak(matmul_size)
     facts = probe()
     return {

@@ -1,7 +1,7 @@
 """The experiments the book reports: which runs it trains, and the report's published numbers."""
 
 from fmnist_lib.baselines import BASELINES, BaselineConfig
-from fmnist_lib.models import SEED_CNN, SEED_MLP
+from fmnist_lib.models import CNN_CONSTANT_FILTERS, MLP_EQUAL_WIDTHS, MLP_L2_1E4, SEED_CNN, SEED_MLP
 from fmnist_lib.training import RunConfig, default_config
 
 # Seeds of the reproduction chapter; its `seeds` parameter defaults to these (a test checks).
@@ -30,6 +30,35 @@ REPORT_FIGURES = {
 }
 
 
+# The report's tuning claims (Sec. III), which it states without numbers. Each maps to the two
+# settings it compares, (model, learning rate or None for the registry's): the one the report
+# chose first, then the one it says does worse. All are full report budgets, 3 seeds each.
+TUNING_SEEDS = (0, 1, 2)
+TUNING_CLAIMS = {
+    "pyramid widths beat equal widths (MLP)": ((SEED_MLP, None), (MLP_EQUAL_WIDTHS, None)),
+    "doubling the filters helps (CNN)": ((SEED_CNN, None), (CNN_CONSTANT_FILTERS, None)),
+    "a smaller learning rate gives higher accuracy (MLP)": ((SEED_MLP, None), (SEED_MLP, 1e-3)),
+    "a smaller L2 factor gives higher accuracy (MLP)": ((SEED_MLP, None), (MLP_L2_1E4, None)),
+}
+# The MLP's learning-rate x L2 grid: the claims' two settings of each, crossed.
+TUNING_GRID = tuple((model, lr) for model in (SEED_MLP, MLP_L2_1E4) for lr in (None, 1e-3))
+
+
+def tuning_settings() -> list[tuple[str, float | None]]:
+    """Every (model, learning rate) that the tuning claims and the grid need, once each."""
+    settings = [pair for pair_of in TUNING_CLAIMS.values() for pair in pair_of]
+    return list(dict.fromkeys([*settings, *TUNING_GRID]))
+
+
+def tuning_runs(seeds: tuple[int, ...] = TUNING_SEEDS) -> list[RunConfig]:
+    """The runs that test the tuning claims: each setting once per seed, at the full budget."""
+    return [
+        default_config(model, learning_rate=lr, seed=seed)
+        for model, lr in tuning_settings()
+        for seed in seeds
+    ]
+
+
 def book_runs(seeds: tuple[int, ...] = REPORT_SEEDS) -> list[RunConfig]:
     """The report's two models with the report's settings, once per seed."""
     return [default_config(model, seed=seed) for model in REPORT_MODELS for seed in seeds]
@@ -45,4 +74,5 @@ def book_configs() -> list[RunConfig | BaselineConfig]:
 
     `python -m fmnist_lib prepare` (and `make book`) trains them with `sweep.run_many`.
     """
-    return [*book_runs(), *book_baselines()]
+    runs = list(dict.fromkeys([*book_runs(), *tuning_runs()]))  # shared runs once
+    return [*runs, *book_baselines()]

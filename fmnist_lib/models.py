@@ -1,4 +1,9 @@
-"""The report's two networks, built with Keras 3, and the registry of their training settings."""
+"""The report's two networks, built with Keras 3, and the registry of their training settings.
+
+Beside the report's two models, the registry holds the variants that test the report's tuning
+claims (Sec. III): each differs from its report model in one named way, and `variant_of` names
+that model.
+"""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +24,9 @@ class ModelSpec:
     epochs: int
     batch_size: int
     description: str
+    variant_of: str | None = None  # the report model this one changes in one way, if any
+    # Functions `build` calls whose code also identifies the model in the cache key.
+    parts: tuple[Callable, ...] = ()
 
 
 def build_seed_mlp() -> keras.Model:
@@ -57,9 +65,61 @@ def build_seed_cnn() -> keras.Model:
     )
 
 
+def dense_stack(widths: tuple[int, ...], l2: float, name: str) -> keras.Model:
+    """An MLP laid out like the report's: Flatten, ReLU Dense `widths`, softmax; L2 on all."""
+    penalty = keras.regularizers.L2(l2)
+    hidden = [keras.layers.Dense(w, activation="relu", kernel_regularizer=penalty) for w in widths]
+    output = keras.layers.Dense(N_CLASSES, activation="softmax", kernel_regularizer=penalty)
+    return keras.Sequential(
+        [keras.Input(shape=IMAGE_SHAPE), keras.layers.Flatten(), *hidden, output], name=name
+    )
+
+
+def conv_stack(filters: tuple[int, int, int], name: str) -> keras.Model:
+    """A CNN laid out like the report's (three 3x3 convolutions, two poolings) with `filters`."""
+    l2 = keras.regularizers.L2(1e-4)
+    first, second, third = filters
+    return keras.Sequential(
+        [
+            keras.Input(shape=(*IMAGE_SHAPE, 1)),
+            keras.layers.Conv2D(first, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(second, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(third, 3, padding="same", activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu", kernel_regularizer=l2),
+            keras.layers.Dense(N_CLASSES, activation="softmax", kernel_regularizer=l2),
+        ],
+        name=name,
+    )
+
+
+# Equal widths with the pyramid's parameter count: 2w^2 + 797w + 10 = 550,385 gives w = 362.
+EQUAL_WIDTH = 362
+
+
+def build_mlp_equal_widths() -> keras.Model:
+    """The report's MLP with three equal hidden layers of about its parameter count."""
+    return dense_stack((EQUAL_WIDTH,) * 3, 1e-5, "mlp_equal_widths")
+
+
+def build_mlp_l2_1e4() -> keras.Model:
+    """The report's MLP with a ten times larger L2 factor, 1e-4."""
+    return dense_stack((500, 250, 125), 1e-4, "mlp_l2_1e4")
+
+
+def build_cnn_constant_filters() -> keras.Model:
+    """The report's CNN with 32 filters in each convolution instead of 16, 32, 64."""
+    return conv_stack((32, 32, 32), "cnn_constant_filters")
+
+
 # The registry names, defined once: the CLI, the experiments and the chapters import them.
 SEED_MLP = "seed-mlp"
 SEED_CNN = "seed-cnn"
+MLP_EQUAL_WIDTHS = "mlp-equal-widths"
+MLP_L2_1E4 = "mlp-l2-1e-4"
+CNN_CONSTANT_FILTERS = "cnn-constant-filters"
 
 MODELS: MappingProxyType[str, ModelSpec] = MappingProxyType(
     {
@@ -79,6 +139,36 @@ MODELS: MappingProxyType[str, ModelSpec] = MappingProxyType(
             batch_size=32,
             description="the report's convolutional network (Part II)",
         ),
+        MLP_EQUAL_WIDTHS: ModelSpec(
+            name=MLP_EQUAL_WIDTHS,
+            build=build_mlp_equal_widths,
+            learning_rate=1e-4,
+            epochs=20,
+            batch_size=32,
+            description="the report's MLP with equal widths 362-362-362 instead of a pyramid",
+            variant_of=SEED_MLP,
+            parts=(dense_stack,),
+        ),
+        MLP_L2_1E4: ModelSpec(
+            name=MLP_L2_1E4,
+            build=build_mlp_l2_1e4,
+            learning_rate=1e-4,
+            epochs=20,
+            batch_size=32,
+            description="the report's MLP with L2 factor 1e-4 instead of 1e-5",
+            variant_of=SEED_MLP,
+            parts=(dense_stack,),
+        ),
+        CNN_CONSTANT_FILTERS: ModelSpec(
+            name=CNN_CONSTANT_FILTERS,
+            build=build_cnn_constant_filters,
+            learning_rate=1e-3,
+            epochs=10,
+            batch_size=32,
+            description="the report's CNN with 32-32-32 filters instead of 16-32-64",
+            variant_of=SEED_CNN,
+            parts=(conv_stack,),
+        ),
     }
 )
 
@@ -90,3 +180,8 @@ def get_model_spec(name: str) -> ModelSpec:
     except KeyError:
         known = ", ".join(sorted(MODELS))
         raise ValueError(f"unknown model {name!r}; choose one of: {known}") from None
+
+
+def report_model_names() -> tuple[str, ...]:
+    """The registry names of the report's own models, without the variants."""
+    return tuple(name for name, spec in MODELS.items() if spec.variant_of is None)

@@ -141,7 +141,7 @@ def run_key(config: RunConfig) -> str:
     return entry_key(
         config.model,
         dataclasses.asdict(config),
-        builders=[get_model_spec(config.model).build],
+        builders=[get_model_spec(config.model).build, *get_model_spec(config.model).parts],
         code_version=TRAINING_CODE_VERSION,
         libraries={"keras": keras.__version__},
     )

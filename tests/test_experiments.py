@@ -64,3 +64,19 @@ def test_book_configs_are_every_run_then_every_baseline_each_once():
     configs = book_configs()
     assert configs == book_runs() + book_baselines()
     assert len(set(configs)) == len(configs)
+
+
+def test_tuning_runs_cover_every_claim_and_the_grid_at_the_full_budget():
+    from fmnist_lib.experiments import TUNING_CLAIMS, TUNING_GRID, TUNING_SEEDS, tuning_runs
+
+    runs = tuning_runs()
+    settings = {(r.model, r.learning_rate) for r in runs}
+    for chosen, rejected in TUNING_CLAIMS.values():
+        for model, lr in (chosen, rejected, *TUNING_GRID):
+            assert (model, default_config(model, learning_rate=lr).learning_rate) in settings
+    assert len(runs) == len(settings) * len(TUNING_SEEDS) == len(set(runs))
+    assert all(r.train_subset is None and r.epochs == default_config(r.model).epochs for r in runs)
+    # The report models' settings at the tuning seeds are the reproduction's runs, trained once.
+    shared = set(runs) & set(book_runs())
+    assert len(shared) == len(REPORT_MODELS) * len(TUNING_SEEDS)
+    assert len(book_configs()) == len(set(runs) | set(book_runs())) + len(book_baselines())

@@ -1,11 +1,19 @@
+import keras
 import numpy as np
 import pytest
 
 from fmnist_lib.models import (
+    CNN_CONSTANT_FILTERS,
+    EQUAL_WIDTH,
+    MLP_EQUAL_WIDTHS,
+    MLP_L2_1E4,
     MODELS,
+    build_mlp_equal_widths,
     build_seed_cnn,
     build_seed_mlp,
+    dense_stack,
     get_model_spec,
+    report_model_names,
 )
 
 
@@ -48,7 +56,9 @@ def test_registry_holds_the_reports_training_settings():
 
 
 def test_unknown_model_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="seed-cnn, seed-mlp"):
+    with pytest.raises(
+        ValueError, match="cnn-constant-filters, mlp-equal-widths, mlp-l2-1e-4, seed-cnn, seed-mlp"
+    ):
         get_model_spec("resnet")
 
 
@@ -56,3 +66,41 @@ def test_cli_model_names_match_the_registry():
     from fmnist_lib.cli import MODEL_NAMES
 
     assert sorted(MODEL_NAMES) == sorted(MODELS)
+
+
+def test_report_model_keys_are_unchanged_by_the_variants():
+    # The variants add `parts` to the key; a report model has none, so its cached runs stay valid.
+    from fmnist_lib.cache import source_hash
+
+    for name in report_model_names():
+        assert get_model_spec(name).parts == ()
+        assert get_model_spec(name).variant_of is None
+    assert source_hash(build_seed_mlp) != source_hash(build_mlp_equal_widths, dense_stack)
+
+
+def test_mlp_variants_differ_from_the_report_mlp_in_one_named_way():
+    seed = build_seed_mlp()
+    equal = get_model_spec(MLP_EQUAL_WIDTHS).build()
+    strong = get_model_spec(MLP_L2_1E4).build()
+    widths = [layer.units for layer in equal.layers if isinstance(layer, keras.layers.Dense)]
+    assert widths == [EQUAL_WIDTH] * 3 + [10]
+    # Equal widths at the pyramid's parameter count, within 0.5%.
+    assert abs(equal.count_params() / seed.count_params() - 1) < 0.005
+    assert [w.shape for w in strong.weights] == [w.shape for w in seed.weights]
+    l2 = [float(layer.kernel_regularizer.l2) for layer in strong.layers[1:]]
+    assert l2 == pytest.approx([1e-4] * 4)
+    assert get_model_spec(MLP_L2_1E4).variant_of == get_model_spec(MLP_EQUAL_WIDTHS).variant_of
+
+
+def test_cnn_variant_has_constant_filters_and_the_report_cnn_otherwise():
+    seed, constant = build_seed_cnn(), get_model_spec(CNN_CONSTANT_FILTERS).build()
+    conv = [layer.filters for layer in constant.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert conv == [32, 32, 32]
+    kinds = [type(layer) for layer in constant.layers]
+    assert kinds == [type(layer) for layer in seed.layers]
+    spec, report = get_model_spec(CNN_CONSTANT_FILTERS), get_model_spec("seed-cnn")
+    assert (spec.learning_rate, spec.epochs, spec.batch_size) == (
+        report.learning_rate,
+        report.epochs,
+        report.batch_size,
+    )
