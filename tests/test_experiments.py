@@ -12,6 +12,7 @@ from fmnist_lib.experiments import (
     book_baselines,
     book_configs,
     book_runs,
+    tuning_runs,
 )
 from fmnist_lib.training import default_config
 
@@ -62,12 +63,13 @@ def test_reproduction_chapter_defaults_are_the_prepared_seeds_and_baselines():
 
 def test_book_configs_are_every_run_then_every_baseline_each_once():
     configs = book_configs()
-    assert configs == book_runs() + book_baselines()
+    new_tuning = [r for r in tuning_runs() if r not in book_runs()]
+    assert configs == book_runs() + new_tuning + book_baselines()
     assert len(set(configs)) == len(configs)
 
 
 def test_tuning_runs_cover_every_claim_and_the_grid_at_the_full_budget():
-    from fmnist_lib.experiments import TUNING_CLAIMS, TUNING_GRID, TUNING_SEEDS, tuning_runs
+    from fmnist_lib.experiments import TUNING_CLAIMS, TUNING_GRID, TUNING_SEEDS
 
     runs = tuning_runs()
     settings = {(r.model, r.learning_rate) for r in runs}
