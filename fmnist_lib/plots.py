@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from fmnist_lib.data import CLASS_NAMES
@@ -147,3 +148,108 @@ def plot_feature_maps(maps: np.ndarray, ncols: int = 8) -> Figure:
         ax.imshow(maps[:, :, k], cmap="viridis")
     fig.tight_layout()
     return fig
+
+
+def plot_input_gradient(magnitude: np.ndarray, field: tuple[int, int, int]) -> Figure:
+    """A map (h, w) of |gradient| over the input pixels, with the square `field` (top, left,
+    side in pixels) outlined: the effective receptive field against the theoretical one."""
+    magnitude = np.asarray(magnitude)
+    if magnitude.ndim != 2:
+        raise ValueError(f"magnitude must have shape (h, w), got {magnitude.shape}")
+    if len(field) != 3:
+        raise ValueError(f"field must be (top, left, side), got {field!r}")
+    top, left, side = field
+    fig, ax = plt.subplots(figsize=(4.2, 3.6), layout="constrained")
+    shown = ax.imshow(magnitude, cmap="magma", vmin=0)
+    ax.add_patch(
+        plt.Rectangle((left - 0.5, top - 0.5), side, side, fill=False, ec="deepskyblue", lw=1.5)
+    )
+    fig.colorbar(shown, ax=ax, label="mean |gradient|")
+    ax.set_xlabel("pixel column")
+    ax.set_ylabel("pixel row")
+    return fig
+
+
+def plot_seed_strips(per_seed: pd.DataFrame, summary: pd.DataFrame) -> Figure:
+    """One panel per quantity: every run as a dot per model, the 95% prediction interval as a
+    bar and the report's value as a cross.
+
+    `per_seed` has columns model, quantity, value (one row per run); `summary` is indexed by
+    (model, quantity) with columns report, low, high.
+    """
+    quantities = list(dict.fromkeys(per_seed["quantity"]))
+    model_names = list(dict.fromkeys(per_seed["model"]))
+    fig, axes = plt.subplots(
+        1, len(quantities), figsize=(2.3 * len(quantities), 3.4), layout="constrained"
+    )
+    offsets = np.linspace(-0.12, 0.12, max(per_seed.groupby(["model", "quantity"]).size().max(), 2))
+    for ax, quantity in zip(np.atleast_1d(axes), quantities, strict=True):
+        for x, model in enumerate(model_names):
+            values = per_seed.loc[
+                (per_seed["model"] == model) & (per_seed["quantity"] == quantity), "value"
+            ].to_numpy()
+            row = summary.loc[(model, quantity)]
+            ax.plot(x + offsets[: len(values)], values, "o", ms=4, color=f"C{x}", alpha=0.8)
+            ax.vlines(x + 0.25, row["low"], row["high"], color=f"C{x}", lw=3, alpha=0.5)
+            ax.plot(x, row["report"], "x", ms=10, mew=2.5, color="black")
+        ax.set_xticks(range(len(model_names)), model_names, rotation=20)
+        ax.set_xlim(-0.5, len(model_names) - 0.5)
+        ax.set_xlabel(quantity)
+        ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def plot_confusion_difference(
+    difference: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES
+) -> Figure:
+    """Heatmap of a difference of two confusion matrices, true labels on the rows, centred at 0."""
+    difference = np.asarray(difference, dtype=float)
+    if difference.shape != (len(class_names), len(class_names)):
+        raise ValueError(
+            f"difference must be {len(class_names)} x {len(class_names)}, got {difference.shape}"
+        )
+    fig, ax = plt.subplots(figsize=(7.5, 6.2), layout="constrained")
+    limit = max(np.abs(difference).max(), 1e-9)
+    sns.heatmap(
+        difference,
+        annot=True,
+        fmt=".1f",
+        cmap="RdBu_r",
+        vmin=-limit,
+        vmax=limit,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        cbar=True,
+        ax=ax,
+    )
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    ax.tick_params(axis="x", labelrotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    return fig
+
+
+def plot_reliability(
+    table: pd.DataFrame, scaled: pd.DataFrame | None = None, ax: Axes | None = None
+) -> Figure:
+    """Reliability diagram: accuracy against mean confidence per non-empty bin of a reliability
+    table, the diagonal of perfect calibration, optionally the table after temperature scaling."""
+    drawn = {"table": ("as trained", table), "scaled": ("temperature scaled", scaled)}
+    drawn = {name: pair for name, pair in drawn.items() if pair[1] is not None}
+    for name, (_, frame) in drawn.items():
+        missing = {"count", "confidence", "accuracy"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"{name} must be a reliability table; it lacks {sorted(missing)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.4, 4.2), layout="constrained")
+    ax.plot([0, 1], [0, 1], color="black", ls="--", lw=1, label="perfect calibration")
+    for label, frame in drawn.values():
+        filled = frame[frame["count"] > 0]
+        ax.plot(filled["confidence"], filled["accuracy"], marker="o", ms=4, label=label)
+    ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal")
+    ax.set_xlabel("confidence (mean in bin)")
+    ax.set_ylabel("accuracy in bin")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    return ax.figure

@@ -93,3 +93,87 @@ def test_figures_with_captions_in_the_book_draw_no_title_of_their_own():
     for fig in figures:
         assert fig._suptitle is None or not fig._suptitle.get_text()
         assert all(not ax.get_title() for ax in fig.axes)
+
+
+def test_plot_input_gradient_outlines_the_theoretical_field_and_has_no_title():
+    from fmnist_lib.plots import plot_input_gradient
+
+    magnitude = np.zeros((28, 28))
+    magnitude[10:16, 11:17] = 1.0
+    fig = plot_input_gradient(magnitude, (5, 5, 18))
+    ax = fig.axes[0]
+    (square,) = ax.patches
+    assert (square.get_x(), square.get_y(), square.get_width()) == (4.5, 4.5, 18)
+    assert ax.images[0].get_array().shape == (28, 28) and not ax.get_title()
+    with pytest.raises(ValueError, match="magnitude"):
+        plot_input_gradient(np.zeros(28), (5, 5, 18))
+
+
+def test_plot_seed_strips_draws_a_dot_per_run_an_interval_and_the_report_per_model():
+    from fmnist_lib import plots
+
+    per_seed = pd.DataFrame(
+        [
+            {"model": m, "quantity": q, "value": v}
+            for m in ("a", "b")
+            for q in ("loss", "accuracy")
+            for v in (0.1, 0.2, 0.3)
+        ]
+    )
+    summary = pd.DataFrame(
+        [
+            {"model": m, "quantity": q, "report": 0.25, "low": 0.0, "high": 0.4}
+            for m in ("a", "b")
+            for q in ("loss", "accuracy")
+        ]
+    ).set_index(["model", "quantity"])
+    fig = plots.plot_seed_strips(per_seed, summary)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["loss", "accuracy"]
+    for ax in fig.axes:
+        dots = [line for line in ax.lines if line.get_marker() == "o"]
+        crosses = [line for line in ax.lines if line.get_marker() == "x"]
+        assert [len(line.get_ydata()) for line in dots] == [3, 3]
+        assert [float(line.get_ydata()[0]) for line in crosses] == [0.25, 0.25]
+        assert len(ax.collections) == 2  # one interval bar per model
+        assert not ax.get_title()
+
+
+def test_plot_confusion_difference_is_centred_and_checks_its_shape():
+    from fmnist_lib import plots
+
+    difference = np.zeros((10, 10))
+    difference[0, 6] = 12.5
+    difference[6, 0] = -3.0
+    fig = plots.plot_confusion_difference(difference)
+    mesh = fig.axes[0].collections[0]
+    assert mesh.get_clim() == (-12.5, 12.5)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "12.5" in texts and "-3.0" in texts
+    with pytest.raises(ValueError, match="10 x 10"):
+        plots.plot_confusion_difference(np.zeros((3, 3)))
+
+
+def test_plot_reliability_draws_the_diagonal_and_each_tables_filled_bins_without_a_title():
+    from fmnist_lib import plots
+
+    table = pd.DataFrame(
+        {
+            "count": [0, 3, 7],
+            "confidence": [np.nan, 0.55, 0.9],
+            "accuracy": [np.nan, 0.5, 0.8],
+        }
+    )
+    scaled = table.assign(confidence=[np.nan, 0.5, 0.82])
+    fig = plots.plot_reliability(table, scaled)
+    ax = fig.axes[0]
+    diagonal, trained, tempered = ax.lines
+    assert diagonal.get_xydata().tolist() == [[0, 0], [1, 1]]
+    assert trained.get_xydata().tolist() == [[0.55, 0.5], [0.9, 0.8]]  # the empty bin left out
+    assert tempered.get_xdata().tolist() == [0.5, 0.82]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][1:] == [
+        "as trained",
+        "temperature scaled",
+    ]
+    assert not ax.get_title() and len(plots.plot_reliability(table).axes[0].lines) == 2
+    with pytest.raises(ValueError, match="scaled must be a reliability table"):
+        plots.plot_reliability(table, table.drop(columns="accuracy"))
