@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
@@ -73,6 +74,47 @@ def overfitting_verdict(val_loss: Sequence[float], noise: float) -> dict[str, fl
         "noise": noise,
         "overfits": rise > noise,
     }
+
+
+def input_gradient_magnitude(
+    model: keras.Model,
+    layer_name: str,
+    images: np.ndarray,
+    position: tuple[int, int],
+    channel: int | None = None,
+) -> np.ndarray:
+    """Mean over `images` of |d unit / d input pixel|, of shape (h, w) like one image.
+
+    The unit is the output of layer `layer_name` at (row, column) `position` of its feature
+    maps, in channel `channel`, or summed over all channels when `channel` is None. `images`
+    is (n, h, w) or (n, h, w, c), shaped for the model; input channels are summed. A pixel
+    outside the unit's receptive field gets exactly 0 (Luo et al. 2016 call the rest the
+    effective receptive field).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    shape = tuple(model.input_shape[1:])
+    if images.ndim not in (3, 4) or images.shape[1:] != shape or len(images) == 0:
+        raise ValueError(f"images must have shape (n, *{shape}) for the model, got {images.shape}")
+    layer = model.get_layer(layer_name)
+    maps = tuple(layer.output.shape[1:])
+    if len(maps) != 3:
+        raise ValueError(f"layer {layer_name!r} must output (h, w, channels) maps, got {maps}")
+    if len(position) != 2:
+        raise ValueError(f"position must be a (row, column) pair, got {position!r}")
+    row = check_scalar(position[0], "position row", int, min_val=0, max_val=maps[0] - 1)
+    column = check_scalar(position[1], "position column", int, min_val=0, max_val=maps[1] - 1)
+    if channel is not None:
+        channel = check_scalar(channel, "channel", int, min_val=0, max_val=maps[2] - 1)
+    probe = keras.Model(inputs=model.inputs, outputs=layer.output)
+    x = tf.convert_to_tensor(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        units = probe(x)[:, row, column]  # (n, channels); each image's unit depends on it alone
+        target = tf.reduce_sum(units if channel is None else units[:, channel])
+    magnitude = np.abs(tape.gradient(target, x).numpy())
+    if magnitude.ndim == 4:
+        magnitude = magnitude.sum(axis=-1)
+    return magnitude.mean(axis=0)
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:

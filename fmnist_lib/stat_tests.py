@@ -78,3 +78,36 @@ def _sample(values: np.ndarray, name: str, minimum: int) -> np.ndarray:
     if array.ndim != 1 or len(array) < minimum or not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be a 1-d array of at least {minimum} finite numbers")
     return array
+
+
+def compare_settings(chosen: np.ndarray, other: np.ndarray, level: float = 0.95) -> dict:
+    """Whether runs of a `chosen` setting beat runs of an `other` one: means, sds, the Welch
+    interval of the difference and a verdict.
+
+    The verdict is "holds" when the interval lies above zero, "reversed" when below, "not shown"
+    when it contains zero, and "undefined" with fewer than two runs of either setting.
+    """
+    chosen, other = (np.asarray(v, dtype=np.float64) for v in (chosen, other))
+    summary = {
+        "chosen_mean": float(chosen.mean()),
+        "chosen_sd": float(chosen.std(ddof=1)) if len(chosen) > 1 else np.nan,
+        "other_mean": float(other.mean()),
+        "other_sd": float(other.std(ddof=1)) if len(other) > 1 else np.nan,
+    }
+    if min(len(chosen), len(other)) < 2:
+        return {
+            **summary,
+            "difference": summary["chosen_mean"] - summary["other_mean"],
+            "low": np.nan,
+            "high": np.nan,
+            "verdict": "undefined",
+        }
+    welch = welch_interval(chosen, other, level)
+    verdict = "holds" if welch["low"] > 0 else "reversed" if welch["high"] < 0 else "not shown"
+    return {
+        **summary,
+        "difference": welch["difference"],
+        "low": welch["low"],
+        "high": welch["high"],
+        "verdict": verdict,
+    }

@@ -1,7 +1,8 @@
+import keras
 import numpy as np
 import pytest
 
-from fmnist_lib import evaluation
+from fmnist_lib import evaluation, theory
 from fmnist_lib.data import CLASS_NAMES
 from fmnist_lib.evaluation import (
     confusion,
@@ -146,3 +147,51 @@ def test_overfitting_verdict_of_a_falling_loss_has_zero_rise():
         evaluation.overfitting_verdict([], noise=0.1)
     with pytest.raises(ValueError, match="noise"):
         evaluation.overfitting_verdict([0.3], noise=-1.0)
+
+
+def _tiny_convnet(pool: bool) -> keras.Model:
+    """Two 3x3 'same' convolutions on a 12x12 image, optionally with a 2x2 pooling between."""
+    middle = [keras.layers.MaxPooling2D(2)] if pool else []
+    ones = {"kernel_initializer": "ones", "use_bias": False} if not pool else {}
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(12, 12, 1)),
+            keras.layers.Conv2D(2, 3, padding="same", **ones),
+            *middle,
+            keras.layers.Conv2D(3, 3, padding="same", name="last", **ones),
+        ]
+    )
+
+
+def test_input_gradient_magnitude_of_two_all_ones_convolutions_is_a_known_pyramid():
+    images = np.random.default_rng(0).normal(size=(4, 12, 12, 1))
+    magnitude = evaluation.input_gradient_magnitude(_tiny_convnet(False), "last", images, (5, 6))
+    # Each of the 3 output channels sums 2 channels of 3x3 sums: weights [1, 2, 3, 2, 1] per axis.
+    pyramid = np.outer([1, 2, 3, 2, 1], [1, 2, 3, 2, 1])
+    expected = np.zeros((12, 12))
+    expected[3:8, 4:9] = 3 * 2 * pyramid
+    assert magnitude.shape == (12, 12)
+    np.testing.assert_allclose(magnitude, expected, rtol=1e-6)
+    assert theory.receptive_fields([(3, 1), (3, 1)])[-1] == 5 == np.count_nonzero(magnitude[5])
+
+
+def test_input_gradient_magnitude_is_zero_outside_the_theoretical_field():
+    images = np.random.default_rng(1).uniform(size=(16, 12, 12, 1))
+    magnitude = evaluation.input_gradient_magnitude(_tiny_convnet(True), "last", images, (3, 3), 1)
+    side = theory.receptive_fields([(3, 1), (2, 2), (3, 1)])[-1]  # 8
+    rows, columns = np.nonzero(magnitude)
+    assert side == 8 and rows.size > 0
+    # The unit over pixels 6-7 sees 8 pixels: 3 more on each side (the 'same' paddings).
+    assert rows.min() >= 3 and rows.max() <= 10 and columns.min() >= 3 and columns.max() <= 10
+
+
+def test_input_gradient_magnitude_rejects_a_unit_outside_the_maps():
+    model = _tiny_convnet(True)
+    images = np.zeros((1, 12, 12, 1))
+    with pytest.raises(ValueError, match="position row"):
+        evaluation.input_gradient_magnitude(model, "last", images, (6, 0))
+    with pytest.raises(ValueError, match="channel"):
+        evaluation.input_gradient_magnitude(model, "last", images, (0, 0), channel=3)
+    with pytest.raises(ValueError, match="images"):
+        evaluation.input_gradient_magnitude(model, "last", images[0], (0, 0))

@@ -82,3 +82,11 @@ def test_tuning_runs_cover_every_claim_and_the_grid_at_the_full_budget():
     shared = set(runs) & set(book_runs())
     assert len(shared) == len(REPORT_MODELS) * len(TUNING_SEEDS)
     assert len(book_configs()) == len(set(runs) | set(book_runs())) + len(book_baselines())
+
+
+def test_tuning_claims_chapter_defaults_are_the_prepared_tuning_runs():
+    from fmnist_lib.experiments import TUNING_SEEDS
+
+    p = default_parameters("tuning_claims")
+    assert tuple(p["seeds"]) == TUNING_SEEDS
+    assert p["epochs_mlp"] is None and p["epochs_cnn"] is None and p["train_subset"] is None

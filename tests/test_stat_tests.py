@@ -77,3 +77,19 @@ def test_wilson_interval_matches_scipy_and_stays_inside_0_1():
     assert low == pytest.approx(0.0, abs=1e-12) and 0 < high < 0.2
     with pytest.raises(ValueError, match="successes"):
         wilson_interval(11, 10)
+
+
+def test_compare_settings_verdict_follows_the_welch_interval():
+    from fmnist_lib.stat_tests import compare_settings
+
+    better = compare_settings([0.91, 0.912, 0.911], [0.90, 0.901, 0.899])
+    assert better["verdict"] == "holds" and better["low"] > 0
+    assert better["chosen_mean"] == pytest.approx(0.911)
+    assert better["difference"] == pytest.approx(0.011)
+    worse = compare_settings([0.90, 0.901, 0.899], [0.91, 0.912, 0.911])
+    assert worse["verdict"] == "reversed" and worse["high"] < 0
+    noisy = compare_settings([0.90, 0.92, 0.91], [0.905, 0.915, 0.90])
+    assert noisy["verdict"] == "not shown" and noisy["low"] < 0 < noisy["high"]
+    single = compare_settings([0.91], [0.90])
+    assert single["verdict"] == "undefined" and np.isnan(single["low"])
+    assert single["difference"] == pytest.approx(0.01)
