@@ -26,7 +26,7 @@ KERNEL = "python3"
 # Small parameters per chapter, so that each smoke run takes seconds, not minutes.
 SMOKE_PARAMETERS = {
     "data_exploration": {"examples_per_class": 2, "seed": 1},
-    "theory_perceptrons": {"epochs": 1, "train_subset": 5000, "perceptron_subset": 2000},
+    "theory_perceptrons": {"perceptron_subset": 2000},
     "theory_softmax": {"n_trials": 50, "n_examples": 100},
     "theory_cross_entropy": {
         "n_examples": 64,
@@ -35,6 +35,7 @@ SMOKE_PARAMETERS = {
         "epochs": 1,
         "n_points": 11,
     },
+    "theory_backprop": {"epochs": 1, "train_subset": 5000},
     "theory_convolution": {"n_random_checks": 3, "image_index": 0},
     "experiment_mlp": {"epochs": 1, "train_subset": 2000},
     "experiment_cnn": {"epochs": 1, "train_subset": 2000},
@@ -45,17 +46,22 @@ SMOKE_PARAMETERS = {
         "train_subset": 2000,
         "baseline_subset": 2000,
     },
+    "calibration": {"seeds": [0], "epochs_mlp": 1, "epochs_cnn": 1, "train_subset": 2000},
+    "tuning_claims": {"seeds": [0, 1], "epochs_mlp": 1, "epochs_cnn": 1, "train_subset": 500},
 }
 # A bad value per chapter and the words its error message must contain.
 BAD_PARAMETERS = {
     "data_exploration": ({"examples_per_class": -3}, "examples_per_class"),
-    "theory_perceptrons": ({"epochs": -1}, "epochs"),
+    "theory_perceptrons": ({"perceptron_max_epochs": 0}, "perceptron_max_epochs"),
     "theory_softmax": ({"n_trials": 0}, "n_trials"),
     "theory_cross_entropy": ({"epochs": -1}, "epochs"),
+    "theory_backprop": ({"epochs": -1}, "epochs"),
     "theory_convolution": ({"image_index": 60000}, "image_index"),
     "experiment_mlp": ({"epochs": -1}, "epochs"),
     "experiment_cnn": ({"epochs": -1}, "epochs"),
     "reproduction": ({"seeds": [0, 0]}, "seeds"),
+    "calibration": ({"n_bins": 1}, "n_bins"),
+    "tuning_claims": ({"train_subset": 50}, "train_subset"),
 }
 PARAMETER_TABLES = {"SMOKE_PARAMETERS": SMOKE_PARAMETERS, "BAD_PARAMETERS": BAD_PARAMETERS}
 
