@@ -1,0 +1,84 @@
+"""Transformations of test images, to measure how a classifier's accuracy holds up under them.
+
+Every function takes images of shape (n, 28, 28) or (n, 28, 28, 1), as floats scaled to [0, 1]
+(`data.to_float`), and returns new images of the same shape and dtype, never changing its input.
+Pixels moved in from outside the image are 0, the background of Fashion-MNIST.
+"""
+
+from collections.abc import Callable
+from types import MappingProxyType
+
+import numpy as np
+from scipy import ndimage
+
+from fmnist_lib.validation import check_scalar
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    """`images` as a float array of shape (n, h, w) or (n, h, w, 1) with values in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 1):
+        raise ValueError(f"images must be (n, h, w) or (n, h, w, 1), got shape {images.shape}")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"images must be floats scaled to [0, 1], got dtype {images.dtype}")
+    if images.size and (images.min() < 0 or images.max() > 1):
+        raise ValueError("images must be scaled to [0, 1] (see data.to_float)")
+    return images
+
+
+def shift(images: np.ndarray, right: int = 0, down: int = 0) -> np.ndarray:
+    """Images moved `right` and `down` whole pixels (negative: left, up), zeros filling in."""
+    images = _check_images(images)
+    right = check_scalar(right, "right", int, min_val=-images.shape[2], max_val=images.shape[2])
+    down = check_scalar(down, "down", int, min_val=-images.shape[1], max_val=images.shape[1])
+    moved = np.zeros_like(images)
+    h, w = images.shape[1:3]
+    rows_to = slice(max(down, 0), h + min(down, 0))
+    rows_from = slice(max(-down, 0), h + min(-down, 0))
+    cols_to = slice(max(right, 0), w + min(right, 0))
+    cols_from = slice(max(-right, 0), w + min(-right, 0))
+    moved[:, rows_to, cols_to] = images[:, rows_from, cols_from]
+    return moved
+
+
+def mirror(images: np.ndarray) -> np.ndarray:
+    """Images flipped left to right."""
+    return _check_images(images)[:, :, ::-1].copy()
+
+
+def gaussian_noise(images: np.ndarray, sd: float, seed: int = 0) -> np.ndarray:
+    """Images plus independent normal noise of standard deviation `sd`, clipped to [0, 1]."""
+    images = _check_images(images)
+    sd = check_scalar(sd, "sd", float, min_val=0.0)
+    seed = check_scalar(seed, "seed", int, min_val=0)
+    noise = np.random.default_rng(seed).normal(0.0, sd, size=images.shape)
+    return np.clip(images + noise, 0.0, 1.0).astype(images.dtype)
+
+
+def invert_contrast(images: np.ndarray) -> np.ndarray:
+    """Images with dark and light swapped: 1 - x."""
+    images = _check_images(images)
+    return (1 - images).astype(images.dtype)
+
+
+def rotate(images: np.ndarray, degrees: float) -> np.ndarray:
+    """Images rotated anticlockwise by `degrees` about their centre, bilinear, zeros filling in."""
+    images = _check_images(images)
+    degrees = check_scalar(degrees, "degrees", float, min_val=-360.0, max_val=360.0)
+    turned = ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1, cval=0.0)
+    return np.clip(turned, 0.0, 1.0).astype(images.dtype)
+
+
+# The transformations of the robustness table: a name, and the function of the images.
+TRANSFORMS: MappingProxyType[str, Callable[[np.ndarray], np.ndarray]] = MappingProxyType(
+    {
+        "shifted 1 px": lambda x: shift(x, right=1, down=1),
+        "shifted 2 px": lambda x: shift(x, right=2, down=2),
+        "shifted 3 px": lambda x: shift(x, right=3, down=3),
+        "mirrored": mirror,
+        "noise sd 0.1": lambda x: gaussian_noise(x, 0.1),
+        "noise sd 0.3": lambda x: gaussian_noise(x, 0.3),
+        "contrast inverted": invert_contrast,
+        "rotated 10 degrees": lambda x: rotate(x, 10.0),
+    }
+)

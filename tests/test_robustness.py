@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from fmnist_lib import robustness
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(0)
+    return rng.random((4, 28, 28)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(robustness.TRANSFORMS))
+@pytest.mark.parametrize("shape", [(4, 28, 28), (4, 28, 28, 1)])
+def test_every_transform_keeps_shape_dtype_range_and_leaves_its_input_alone(name, shape):
+    x = np.random.default_rng(1).random(shape).astype(np.float32)
+    before = x.copy()
+    y = robustness.TRANSFORMS[name](x)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert y.min() >= 0 and y.max() <= 1
+    np.testing.assert_array_equal(x, before)
+    assert not np.array_equal(y, x)  # every listed transform changes random images
+
+
+def test_a_shift_of_zero_is_the_identity(images):
+    np.testing.assert_array_equal(robustness.shift(images, 0, 0), images)
+
+
+def test_shift_moves_content_and_fills_zeros(images):
+    moved = robustness.shift(images, right=2, down=-1)
+    np.testing.assert_array_equal(moved[:, :-1, 2:], images[:, 1:, :-2])
+    assert not moved[:, :, :2].any() and not moved[:, -1, :].any()
+    back = robustness.shift(moved, right=-2, down=1)
+    np.testing.assert_array_equal(back[:, 1:, :-2], images[:, 1:, :-2])
+
+
+def test_mirror_and_inversion_are_their_own_inverses(images):
+    np.testing.assert_array_equal(robustness.mirror(images)[:, :, 0], images[:, :, -1])
+    np.testing.assert_array_equal(robustness.mirror(robustness.mirror(images)), images)
+    np.testing.assert_allclose(robustness.invert_contrast(images), 1 - images)
+    np.testing.assert_allclose(
+        robustness.invert_contrast(robustness.invert_contrast(images)), images, atol=1e-7
+    )
+
+
+def test_noise_has_the_asked_spread_is_seeded_and_zero_noise_changes_nothing():
+    flat = np.full((50, 28, 28), 0.5, dtype=np.float32)
+    noisy = robustness.gaussian_noise(flat, 0.1, seed=3)
+    assert noisy.std() == pytest.approx(0.1, rel=0.02)
+    np.testing.assert_array_equal(noisy, robustness.gaussian_noise(flat, 0.1, seed=3))
+    assert not np.array_equal(noisy, robustness.gaussian_noise(flat, 0.1, seed=4))
+    np.testing.assert_array_equal(robustness.gaussian_noise(flat, 0.0), flat)
+
+
+def test_rotation_by_zero_is_the_identity_and_by_90_degrees_turns_the_image(images):
+    np.testing.assert_allclose(robustness.rotate(images, 0.0), images, atol=1e-6)
+    # anticlockwise on screen: the top row becomes the left column, read bottom to top
+    turned = robustness.rotate(images, 90.0)
+    np.testing.assert_allclose(turned, np.rot90(images, k=1, axes=(1, 2)), atol=1e-5)
+
+
+def test_bad_input_is_rejected_with_the_reason():
+    with pytest.raises(ValueError, match="shape"):
+        robustness.mirror(np.zeros((28, 28)))
+    with pytest.raises(ValueError, match="floats"):
+        robustness.mirror(np.zeros((1, 28, 28), dtype=np.uint8))
+    with pytest.raises(ValueError, match="scaled"):
+        robustness.mirror(np.full((1, 28, 28), 255.0))
+    with pytest.raises(ValueError, match="sd"):
+        robustness.gaussian_noise(np.zeros((1, 28, 28)), -0.1)
+    with pytest.raises(ValueError, match="right"):
+        robustness.shift(np.zeros((1, 28, 28)), right=40)
