@@ -90,3 +90,9 @@ def test_tuning_claims_chapter_defaults_are_the_prepared_tuning_runs():
     p = default_parameters("tuning_claims")
     assert tuple(p["seeds"]) == TUNING_SEEDS
     assert p["epochs_mlp"] is None and p["epochs_cnn"] is None and p["train_subset"] is None
+
+
+def test_calibration_chapter_reads_the_reproduction_runs():
+    p = default_parameters("calibration")
+    assert tuple(p["seeds"]) == REPORT_SEEDS
+    assert p["epochs_mlp"] is None and p["epochs_cnn"] is None and p["train_subset"] is None
