@@ -76,6 +76,19 @@ def overfitting_verdict(val_loss: Sequence[float], noise: float) -> dict[str, fl
     }
 
 
+def final_model_checks(
+    model: keras.Model,
+    val_loss: Sequence[float],
+    validation: tuple[np.ndarray, np.ndarray],
+    train: tuple[np.ndarray, np.ndarray],
+) -> dict[str, float | int | bool]:
+    """A trained model's over-fitting verdict, its noise taken from its own validation losses,
+    and its accuracy on the training images with its final weights."""
+    noise = cross_entropy_se(predict_probabilities(model, validation[0]), validation[1])
+    train_accuracy = float(np.mean(predict_labels(model, train[0]) == train[1]))
+    return {**overfitting_verdict(val_loss, noise), "final_train_accuracy": train_accuracy}
+
+
 def input_gradient_magnitude(
     model: keras.Model,
     layer_name: str,

@@ -195,3 +195,21 @@ def test_input_gradient_magnitude_rejects_a_unit_outside_the_maps():
         evaluation.input_gradient_magnitude(model, "last", images, (0, 0), channel=3)
     with pytest.raises(ValueError, match="images"):
         evaluation.input_gradient_magnitude(model, "last", images[0], (0, 0))
+
+
+def test_final_model_checks_take_the_noise_from_the_validation_losses_and_score_training():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    rng = np.random.default_rng(0)
+    x_val, y_val = rng.random((50, 4)).astype("float32"), rng.integers(0, 3, 50)
+    x_train, y_train = rng.random((30, 4)).astype("float32"), rng.integers(0, 3, 30)
+    checks = evaluation.final_model_checks(
+        model, [0.9, 0.8, 0.95], (x_val, y_val), (x_train, y_train)
+    )
+    noise = evaluation.cross_entropy_se(np.asarray(model(x_val)), y_val)
+    assert checks["noise"] == pytest.approx(noise, rel=1e-5)
+    assert checks["rise"] == pytest.approx(0.15)
+    assert checks["overfits"] == (noise < 0.15)
+    assert checks["final_train_accuracy"] == pytest.approx(
+        np.mean(np.asarray(model(x_train)).argmax(1) == y_train)
+    )
