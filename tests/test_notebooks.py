@@ -47,7 +47,7 @@ SMOKE_PARAMETERS = {
         "baseline_subset": 2000,
     },
     "calibration": {"seeds": [0], "epochs_mlp": 1, "epochs_cnn": 1, "train_subset": 2000},
-    "tuning_claims": {"seeds": [0, 1], "epochs_mlp": 1, "epochs_cnn": 1, "train_subset": 500},
+    "tuning_claims": {"seeds": [0], "epochs_mlp": 1, "epochs_cnn": 1, "train_subset": 200},
 }
 # A bad value per chapter and the words its error message must contain.
 BAD_PARAMETERS = {
