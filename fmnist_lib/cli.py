@@ -37,7 +37,14 @@ if TYPE_CHECKING:
 
 # A light copy of `models.MODELS`'s names, so that `--help` and argument errors answer without
 # importing TensorFlow (seconds); tests/test_models.py checks that it equals the registry.
-MODEL_NAMES = ("seed-mlp", "seed-cnn", "mlp-equal-widths", "mlp-l2-1e-4", "cnn-constant-filters")
+MODEL_NAMES = (
+    "seed-mlp",
+    "seed-cnn",
+    "mlp-equal-widths",
+    "mlp-l2-1e-4",
+    "cnn-constant-filters",
+    "modern-cnn",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -14,6 +14,7 @@ not part of the cache key, and changing one never calls for a new `TRAINING_CODE
 """
 
 import dataclasses
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -32,9 +33,16 @@ from fmnist_lib.cache import (
     results_dir,
     write_json,
 )
-from fmnist_lib.data import N_TRAIN, N_VALIDATION, load_fashion_mnist, split_validation, to_float
+from fmnist_lib.data import (
+    N_CLASSES,
+    N_TRAIN,
+    N_VALIDATION,
+    load_fashion_mnist,
+    split_validation,
+    to_float,
+)
 from fmnist_lib.evaluation import cross_entropy
-from fmnist_lib.models import get_model_spec
+from fmnist_lib.models import Recipe, get_model_spec
 from fmnist_lib.provenance import probe
 from fmnist_lib.validation import check_scalar
 
@@ -137,11 +145,16 @@ def default_config(model: str, **overrides: object) -> RunConfig:
 
 
 def run_key(config: RunConfig) -> str:
-    """The cache key of a run: its config, its model's builder source, the training version."""
+    """The cache key of a run: its config (with its model's recipe, if any), its model's builder
+    source, the training version."""
+    spec = get_model_spec(config.model)
+    settings = dataclasses.asdict(config)
+    if spec.recipe is not None:  # absent for the report's models, whose keys stay as they were
+        settings["recipe"] = dataclasses.asdict(spec.recipe)
     return entry_key(
         config.model,
-        dataclasses.asdict(config),
-        builders=[get_model_spec(config.model).build, *get_model_spec(config.model).parts],
+        settings,
+        builders=[spec.build, *spec.parts],
         code_version=TRAINING_CODE_VERSION,
         libraries={"keras": keras.__version__},
     )
@@ -262,14 +275,48 @@ def compiled_model(config: RunConfig, loop: Loop = LOOP) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     # Before compiling: with op determinism on, Keras also leaves XLA off ("auto" resolves so).
     tf.config.experimental.enable_op_determinism()
-    model = get_model_spec(config.model).build()
+    spec = get_model_spec(config.model)
+    model = spec.build()
+    if spec.recipe is None:
+        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        loss = "sparse_categorical_crossentropy"
+    else:
+        optimizer = recipe_optimizer(config, spec.recipe)
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=spec.recipe.label_smoothing)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss="sparse_categorical_crossentropy",
+        optimizer=optimizer,
+        loss=loss,
         metrics=["accuracy"],
         steps_per_execution=loop.steps_per_execution,
     )
     return model
+
+
+def recipe_optimizer(config: RunConfig, recipe: Recipe) -> keras.optimizers.Optimizer:
+    """AdamW whose learning rate rises linearly to `config.learning_rate` over the recipe's
+    warm-up, then falls along a cosine to 0 by the last step."""
+    steps = config.epochs * math.ceil((config.train_subset or N_TRAIN) / config.batch_size)
+    warmup = int(steps * recipe.warmup_fraction)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else config.learning_rate,
+        steps - warmup,
+        warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+    return keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=recipe.weight_decay,
+        use_ema=recipe.ema_momentum is not None,
+        ema_momentum=recipe.ema_momentum or 0.99,
+    )
+
+
+def targets(model: keras.Model, labels: np.ndarray) -> np.ndarray:
+    """The labels as `model`'s loss wants them: class indices, or one-hot rows for a loss with
+    label smoothing (Keras's sparse cross-entropy has none)."""
+    if isinstance(model.loss, keras.losses.CategoricalCrossentropy):
+        return keras.utils.to_categorical(labels, N_CLASSES).astype(np.float32)
+    return labels
 
 
 def fit(
@@ -289,11 +336,13 @@ def fit(
         save_weights_only=True,
     )
     started = time.perf_counter()
+    (x_train, y_train), (x_val, y_val) = data["train"], data["val"]
     fitted = model.fit(
-        *data["train"],
+        x_train,
+        targets(model, y_train),
         epochs=config.epochs,
         batch_size=config.batch_size,
-        validation_data=data["val"],
+        validation_data=(x_val, targets(model, y_val)),
         callbacks=[_progress_callback(config, epoch_times, quiet), best],
         verbose=0,
     )
@@ -350,7 +399,7 @@ def _evaluate(model: keras.Model, test: tuple[np.ndarray, np.ndarray]) -> dict:
     underflows below that.
     """
     x, y = test
-    loss, accuracy = model.evaluate(x, y, batch_size=512, verbose=0)
+    loss, accuracy = model.evaluate(x, targets(model, y), batch_size=512, verbose=0)
     probabilities = np.asarray(model.predict(x, batch_size=512, verbose=0), dtype=np.float32)
     return {
         "loss": float(loss),

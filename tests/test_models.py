@@ -57,7 +57,8 @@ def test_registry_holds_the_reports_training_settings():
 
 def test_unknown_model_name_lists_the_known_ones():
     with pytest.raises(
-        ValueError, match="cnn-constant-filters, mlp-equal-widths, mlp-l2-1e-4, seed-cnn, seed-mlp"
+        ValueError,
+        match="cnn-constant-filters, mlp-equal-widths, mlp-l2-1e-4, modern-cnn, seed-cnn, seed-mlp",
     ):
         get_model_spec("resnet")
 
@@ -104,3 +105,25 @@ def test_cnn_variant_has_constant_filters_and_the_report_cnn_otherwise():
         report.epochs,
         report.batch_size,
     )
+
+
+def test_modern_cnn_is_registered_with_a_recipe_and_mixed_precision():
+    from fmnist_lib.models import MODERN_CNN, Recipe
+
+    spec = get_model_spec(MODERN_CNN)
+    assert isinstance(spec.recipe, Recipe) and spec.variant_of is None
+    assert MODERN_CNN not in report_model_names()
+    model = spec.build()
+    conv = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in conv] == [32, 32, 64, 64]
+    assert all(layer.dtype_policy.name == "mixed_bfloat16" for layer in conv)
+    assert model.layers[-1].dtype_policy.name == "float32"
+
+
+def test_recipe_settings_are_checked():
+    from fmnist_lib.models import Recipe
+
+    with pytest.raises(ValueError, match="label_smoothing"):
+        Recipe(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="ema_momentum"):
+        Recipe(ema_momentum=1.0)

@@ -321,3 +321,53 @@ def test_metrics_record_the_provenance_and_a_cached_run_shows_its_own(results, r
     cached = run(SMALL, quiet=True)
     assert cached.from_cache and cached.test_loss == result.test_loss
     assert provenance.describe(cached.metrics)["device"] == provenance.NOT_RECORDED
+
+
+def test_a_recipe_enters_the_cache_key_and_a_report_model_has_none(monkeypatch):
+    from types import MappingProxyType
+
+    from fmnist_lib import models
+
+    config = training.default_config(models.MODERN_CNN)
+    key = training.run_key(config)
+    spec = models.MODELS[models.MODERN_CNN]
+    changed = dataclasses.replace(spec, recipe=models.Recipe(label_smoothing=0.0))
+    monkeypatch.setattr(models, "MODELS", MappingProxyType({**models.MODELS, spec.name: changed}))
+    assert training.run_key(config) != key
+    assert models.get_model_spec(models.SEED_CNN).recipe is None
+
+
+def test_recipe_optimizer_warms_up_to_the_peak_then_decays_to_zero():
+    config = training.default_config("modern-cnn", epochs=4, train_subset=1280, batch_size=128)
+    recipe = training.get_model_spec("modern-cnn").recipe
+    optimizer = training.recipe_optimizer(config, recipe)
+    steps = 4 * 10
+    warmup = int(steps * recipe.warmup_fraction)
+    schedule = optimizer._learning_rate
+    assert float(schedule(0)) == pytest.approx(0.0, abs=1e-12)
+    assert float(schedule(warmup)) == pytest.approx(config.learning_rate, rel=1e-5)
+    assert float(schedule(steps)) == pytest.approx(0.0, abs=1e-9)
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    assert optimizer.weight_decay == pytest.approx(recipe.weight_decay)
+
+
+def test_a_recipe_run_trains_on_one_hot_targets_and_writes_a_whole_entry(
+    tmp_path, real_data_dir, monkeypatch
+):
+    full = training.prepare_data
+
+    def small(*args, **kwargs):  # 500 validation and test images keep the test quick
+        return {name: (x[:500], y[:500]) for name, (x, y) in full(*args, **kwargs).items()}
+
+    monkeypatch.setattr(training, "prepare_data", small)
+    config = training.default_config("modern-cnn", epochs=1, train_subset=256)
+    result = training.run(config, cache_dir=tmp_path, data_dir=real_data_dir, quiet=True)
+    assert is_complete(result.folder)
+    assert list(result.history.columns[:4]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    probabilities = training.load_test_probabilities(result)
+    _, (_, y_test) = load_fashion_mnist(real_data_dir)
+    y_test = y_test[:500]
+    assert probabilities.shape == (len(y_test), 10)
+    assert (probabilities.argmax(1) == y_test).mean() == pytest.approx(result.test_accuracy)
+    model = training.compiled_model(config)
+    assert training.targets(model, np.array([2, 0])).tolist() == np.eye(10)[[2, 0]].tolist()
