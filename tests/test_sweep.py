@@ -200,7 +200,12 @@ def test_a_run_that_raises_is_reported_and_the_others_land(two_workers, tmp_path
 def test_an_interrupted_client_keeps_finished_entries_and_a_rerun_trains_only_the_rest(
     two_workers, tmp_path
 ):
-    configs = [quick_fit(seed) for seed in range(30, 34)]
+    # Three fits of a second and one run of several: Ctrl-C comes once a fit has landed, while
+    # the longer run still holds the client, however loaded the machine is.
+    longer = RunConfig(
+        "seed-mlp", epochs=3, batch_size=64, learning_rate=1e-3, seed=34, train_subset=3000
+    )
+    configs = [quick_fit(seed) for seed in range(30, 33)] + [longer]
 
     def press_ctrl_c_when_an_entry_lands():
         deadline = time.monotonic() + 60
