@@ -48,16 +48,16 @@ def plot_confusion(
     """Heatmap of a confusion matrix with true labels on the rows, predicted on the columns."""
     matrix = np.asarray(matrix)
     values = matrix / matrix.sum(axis=1, keepdims=True).clip(min=1) if normalize else matrix
+    return _class_heatmap(
+        values, class_names, fmt=".2f" if normalize else "d", cmap="Blues", cbar=False
+    )
+
+
+def _class_heatmap(values: np.ndarray, class_names: tuple[str, ...], **heatmap: object) -> Figure:
+    """An annotated class-by-class heatmap: true labels on the rows, predicted on the columns."""
     fig, ax = plt.subplots(figsize=(7.5, 6.2), layout="constrained")
     sns.heatmap(
-        values,
-        annot=True,
-        fmt=".2f" if normalize else "d",
-        cmap="Blues",
-        xticklabels=class_names,
-        yticklabels=class_names,
-        cbar=False,
-        ax=ax,
+        values, annot=True, xticklabels=class_names, yticklabels=class_names, ax=ax, **heatmap
     )
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
@@ -208,26 +208,10 @@ def plot_confusion_difference(
         raise ValueError(
             f"difference must be {len(class_names)} x {len(class_names)}, got {difference.shape}"
         )
-    fig, ax = plt.subplots(figsize=(7.5, 6.2), layout="constrained")
     limit = max(np.abs(difference).max(), 1e-9)
-    sns.heatmap(
-        difference,
-        annot=True,
-        fmt=".1f",
-        cmap="RdBu_r",
-        vmin=-limit,
-        vmax=limit,
-        xticklabels=class_names,
-        yticklabels=class_names,
-        cbar=True,
-        ax=ax,
+    return _class_heatmap(
+        difference, class_names, fmt=".1f", cmap="RdBu_r", vmin=-limit, vmax=limit, cbar=True
     )
-    ax.set_xlabel("predicted label")
-    ax.set_ylabel("true label")
-    ax.tick_params(axis="x", labelrotation=45)
-    for label in ax.get_xticklabels():
-        label.set_horizontalalignment("right")
-    return fig
 
 
 def plot_reliability(
