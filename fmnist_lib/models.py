@@ -5,6 +5,7 @@ claims (Sec. III): each differs from its report model in one named way, and `var
 that model.
 """
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -191,53 +192,66 @@ MLP_L2_1E4 = "mlp-l2-1e-4"
 CNN_CONSTANT_FILTERS = "cnn-constant-filters"
 MODERN_CNN = "modern-cnn"
 
+_SEED_MLP_SPEC = ModelSpec(
+    name=SEED_MLP,
+    build=build_seed_mlp,
+    learning_rate=1e-4,
+    epochs=20,
+    batch_size=32,
+    description="the report's fully connected network (Part I)",
+)
+_SEED_CNN_SPEC = ModelSpec(
+    name=SEED_CNN,
+    build=build_seed_cnn,
+    learning_rate=1e-3,
+    epochs=10,
+    batch_size=32,
+    description="the report's convolutional network (Part II)",
+)
+
+
+def _variant(
+    report: ModelSpec,
+    name: str,
+    build: Callable[[], keras.Model],
+    description: str,
+    parts: tuple[Callable, ...],
+) -> ModelSpec:
+    """A variant of a report model: another builder, the report model's training settings."""
+    return dataclasses.replace(
+        report,
+        name=name,
+        build=build,
+        description=description,
+        variant_of=report.name,
+        parts=parts,
+    )
+
+
 MODELS: MappingProxyType[str, ModelSpec] = MappingProxyType(
     {
-        SEED_MLP: ModelSpec(
-            name=SEED_MLP,
-            build=build_seed_mlp,
-            learning_rate=1e-4,
-            epochs=20,
-            batch_size=32,
-            description="the report's fully connected network (Part I)",
+        SEED_MLP: _SEED_MLP_SPEC,
+        SEED_CNN: _SEED_CNN_SPEC,
+        MLP_EQUAL_WIDTHS: _variant(
+            _SEED_MLP_SPEC,
+            MLP_EQUAL_WIDTHS,
+            build_mlp_equal_widths,
+            "the report's MLP with equal widths 362-362-362 instead of a pyramid",
+            (dense_stack,),
         ),
-        SEED_CNN: ModelSpec(
-            name=SEED_CNN,
-            build=build_seed_cnn,
-            learning_rate=1e-3,
-            epochs=10,
-            batch_size=32,
-            description="the report's convolutional network (Part II)",
+        MLP_L2_1E4: _variant(
+            _SEED_MLP_SPEC,
+            MLP_L2_1E4,
+            build_mlp_l2_1e4,
+            "the report's MLP with L2 factor 1e-4 instead of 1e-5",
+            (dense_stack,),
         ),
-        MLP_EQUAL_WIDTHS: ModelSpec(
-            name=MLP_EQUAL_WIDTHS,
-            build=build_mlp_equal_widths,
-            learning_rate=1e-4,
-            epochs=20,
-            batch_size=32,
-            description="the report's MLP with equal widths 362-362-362 instead of a pyramid",
-            variant_of=SEED_MLP,
-            parts=(dense_stack,),
-        ),
-        MLP_L2_1E4: ModelSpec(
-            name=MLP_L2_1E4,
-            build=build_mlp_l2_1e4,
-            learning_rate=1e-4,
-            epochs=20,
-            batch_size=32,
-            description="the report's MLP with L2 factor 1e-4 instead of 1e-5",
-            variant_of=SEED_MLP,
-            parts=(dense_stack,),
-        ),
-        CNN_CONSTANT_FILTERS: ModelSpec(
-            name=CNN_CONSTANT_FILTERS,
-            build=build_cnn_constant_filters,
-            learning_rate=1e-3,
-            epochs=10,
-            batch_size=32,
-            description="the report's CNN with 32-32-32 filters instead of 16-32-64",
-            variant_of=SEED_CNN,
-            parts=(conv_stack,),
+        CNN_CONSTANT_FILTERS: _variant(
+            _SEED_CNN_SPEC,
+            CNN_CONSTANT_FILTERS,
+            build_cnn_constant_filters,
+            "the report's CNN with 32-32-32 filters instead of 16-32-64",
+            (conv_stack,),
         ),
         MODERN_CNN: ModelSpec(
             name=MODERN_CNN,
