@@ -21,16 +21,22 @@ input and the gradient with respect to its kernel are each one product of the sa
 
 import dataclasses
 import math
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import keras
+import pandas as pd
 import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from fmnist_lib import training
 from fmnist_lib.models import get_model_spec, report_model_names
 from fmnist_lib.provenance import describe, probe
+from fmnist_lib.sweep import tensorflow_threads, thread_environment
 from fmnist_lib.validation import check_scalar
 
 TRAINING_TO_FORWARD = 3  # forward, input gradient, kernel gradient
@@ -72,6 +78,65 @@ def training_flops(model: keras.Model) -> int:
     return TRAINING_TO_FORWARD * forward_flops(model)
 
 
+def layer_flops(model: keras.Model) -> pd.DataFrame:
+    """Forward FLOPs per sample of each Dense and Conv2D layer: by the formula of `layer_macs`,
+    and as TensorFlow's profiler counts the layer's own MatMul or Conv2D op in the model's graph.
+    """
+    layers = [layer for layer in model.layers if layer_macs(layer)]
+    counted, _ = profiled_flops(model)
+    if len(counted) != len(layers):
+        raise RuntimeError(
+            f"the graph has {len(counted)} MatMul/Conv2D ops for {len(layers)} Dense/Conv2D layers"
+        )
+    return pd.DataFrame(
+        [
+            {
+                "layer": layer.name,
+                "kind": type(layer).__name__,
+                "kernel": "x".join(str(d) for d in layer.kernel.shape),
+                "output positions": math.prod(layer.output.shape[1:-1]),
+                "formula": 2 * layer_macs(layer),
+                "TF profiler": ops,
+            }
+            for layer, ops in zip(layers, counted, strict=True)
+        ]
+    ).set_index("layer")
+
+
+def profiled_flops(model: keras.Model) -> tuple[list[int], int]:
+    """TensorFlow's own FLOP count of a one-image forward pass: the FLOPs of each MatMul and
+    Conv2D op in graph order, and of every op (BatchNorm, bias, pooling, softmax too)."""
+    spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
+    graph = convert_variables_to_constants_v2(
+        tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    ).graph
+    profiler = tf.compat.v1.profiler
+    options = profiler.ProfileOptionBuilder(
+        profiler.ProfileOptionBuilder.float_operation()
+    ).with_empty_output()
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # the v1 profiler announces its deprecation
+    try:
+        info = profiler.profile(
+            graph=graph,
+            run_meta=tf.compat.v1.RunMetadata(),
+            cmd="graph",
+            options=options.build(),
+        )
+    finally:
+        logger.setLevel(level)
+    by_name: dict[str, int] = {}
+    pending = list(info.children)
+    while pending:
+        node = pending.pop()
+        by_name[node.name] = node.float_ops
+        pending.extend(node.children)
+    nodes = graph.as_graph_def().node
+    products = [by_name.get(n.name, 0) for n in nodes if n.op in ("MatMul", "Conv2D")]
+    return products, int(info.total_float_ops)
+
+
 def matmul_peak(size: int = FULL["matmul_size"], repeats: int = 5) -> float:
     """GFLOP/s of the fastest of `repeats` float32 `size` x `size` matmuls, after a warm-up."""
     size = check_scalar(size, "size", int, min_val=1)
@@ -111,6 +176,60 @@ def compare_loops(config: training.RunConfig, data: dict, rounds: int) -> tuple[
             best[index] = min(best[index], epoch_seconds(model, config, data))
     n_train = len(data["train"][0])
     return n_train / best[0], n_train / best[1]
+
+
+def training_rate(
+    name: str,
+    batch_size: int,
+    n_images: int,
+    rounds: int,
+    float32: bool = False,
+    data_dir: str | None = None,
+) -> float:
+    """Training samples/s of the project's loop for a registered model at `batch_size`: the
+    fastest of `rounds` epochs on `n_images` images after an untimed one, validating on one batch
+    (so the rate is training's). With `float32`, a mixed-precision model computes in float32."""
+    config = training.default_config(name, train_subset=n_images, batch_size=batch_size)
+    model = training.compiled_model(config, training.LOOP, float32=float32)
+    data = training.prepare_data(config, tuple(model.input_shape[1:]), data_dir)
+    x_val, y_val = data["val"]
+    data["val"] = (x_val[:batch_size], y_val[:batch_size])
+    epoch_seconds(model, config, data)
+    best = min(epoch_seconds(model, config, data) for _ in range(rounds))
+    return n_images / best
+
+
+def parallel_rates(
+    name: str, workers: int, threads: int, batch_size: int, n_images: int, rounds: int
+) -> list[float]:
+    """Samples/s of each of `workers` processes that measure `training_rate` at the same time,
+    each with `threads` threads: how a machine's cores are best split between runs."""
+    command = [
+        sys.executable,
+        "-m",
+        "fmnist_lib.bench",
+        name,
+        str(batch_size),
+        str(n_images),
+        str(rounds),
+    ]
+    environment = {**os.environ, **thread_environment(threads)}
+    processes = [
+        subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True)
+        for _ in range(workers)
+    ]
+    rates = []
+    for process in processes:
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"measuring {name} in a subprocess failed ({process.returncode})")
+        rates.append(float(output.strip().splitlines()[-1]))
+    return rates
+
+
+def bfloat16_support(isa: str) -> str | None:
+    """Which bfloat16 instructions a CPU's ISA description names (AMX first), or None."""
+    return next((name for name in ("AMX", "AVX512_BF16") if name in isa), None)
 
 
 def bench_model(
@@ -194,3 +313,10 @@ def format_table(result: dict) -> str:
             f"{100 * row['loop_fraction_of_peak']:>9.1f}%"
         )
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # `parallel_rates` runs: model batch_size n_images rounds
+    tensorflow_threads()  # the pools take their size from TF_NUM_*_THREADS
+    model_name, *numbers = sys.argv[1:]
+    batch, images, repeats = (int(n) for n in numbers)
+    print(training_rate(model_name, batch, images, repeats))

@@ -14,6 +14,7 @@ Every entry is named by `entry_key`, and one rule says when that name changes. I
 Nothing else enters, so a cached entry is reused on any machine; it records its provenance.
 """
 
+import functools
 import hashlib
 import inspect
 import json
@@ -39,9 +40,20 @@ def hash_key(prefix: str, identity: dict) -> str:
 
 
 def source_hash(*functions: Callable) -> str:
-    """A short hash of the source code of `functions`: it changes whenever their code does."""
-    source = "\n".join(inspect.getsource(function) for function in functions)
+    """A short hash of the source code of `functions`: it changes whenever their code does.
+
+    A `functools.partial` counts as its function's source and the repr of its bound arguments.
+    """
+    source = "\n".join(_source(function) for function in functions)
     return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+def _source(function: Callable) -> str:
+    """The source code of a function, or of a partial's function with its bound arguments."""
+    if isinstance(function, functools.partial):
+        bound = f"args={function.args!r} keywords={sorted(function.keywords.items())!r}"
+        return f"{_source(function.func)}\n{bound}"
+    return inspect.getsource(function)
 
 
 def entry_key(

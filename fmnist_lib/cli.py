@@ -44,6 +44,13 @@ MODEL_NAMES = (
     "mlp-l2-1e-4",
     "cnn-constant-filters",
     "modern-cnn",
+    "modern-cnn-no-batchnorm",
+    "modern-cnn-no-dropout",
+    "modern-cnn-no-shift",
+    "modern-cnn-no-flip",
+    "modern-cnn-erasing",
+    "modern-cnn-no-smoothing",
+    "modern-cnn-constant-lr",
 )
 
 

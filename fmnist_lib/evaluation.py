@@ -29,6 +29,32 @@ def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> 
     return predict_probabilities(model, x, batch_size).argmax(axis=-1)
 
 
+def flip_tta_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Test-time augmentation: the mean of the probabilities for the images and their mirrors.
+
+    `x` is shaped for the model, (n, 28, 28) or (n, 28, 28, 1); axis 2 is the image's width.
+    """
+    x = np.asarray(x)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x must be (n, h, w) or (n, h, w, 1) images, got shape {x.shape}")
+    mirrored = np.ascontiguousarray(x[:, :, ::-1])
+    return (
+        predict_probabilities(model, x, batch_size)
+        + predict_probabilities(model, mirrored, batch_size)
+    ) / 2
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The fraction of rows whose largest probability is at the true label."""
+    probabilities, labels = np.asarray(probabilities), np.asarray(labels)
+    if probabilities.ndim != 2 or len(probabilities) != len(labels):
+        raise ValueError(
+            f"probabilities must be (n, classes) for {len(labels)} labels, "
+            f"got shape {probabilities.shape}"
+        )
+    return float((probabilities.argmax(axis=1) == labels).mean())
+
+
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e-12) -> float:
     """Mean of -log p[true class] over examples; probabilities (n, k), clipped below at eps."""
     return float(np.mean(per_image_cross_entropy(probabilities, labels, eps)))

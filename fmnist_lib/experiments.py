@@ -1,7 +1,15 @@
 """The experiments the book reports: which runs it trains, and the report's published numbers."""
 
 from fmnist_lib.baselines import BASELINES, BaselineConfig
-from fmnist_lib.models import CNN_CONSTANT_FILTERS, MLP_EQUAL_WIDTHS, MLP_L2_1E4, SEED_CNN, SEED_MLP
+from fmnist_lib.models import (
+    CNN_CONSTANT_FILTERS,
+    MLP_EQUAL_WIDTHS,
+    MLP_L2_1E4,
+    MODERN_ABLATIONS,
+    MODERN_CNN,
+    SEED_CNN,
+    SEED_MLP,
+)
 from fmnist_lib.training import RunConfig, default_config
 
 # Seeds of the reproduction chapter; its `seeds` parameter defaults to these (a test checks).
@@ -59,6 +67,26 @@ def tuning_runs(seeds: tuple[int, ...] = TUNING_SEEDS) -> list[RunConfig]:
     ]
 
 
+# The modern CNN (the chapter past the report): its full recipe once per seed, and its ablations
+# at a reduced budget, which the full recipe is also run at, to compare like with like.
+MODERN_SEEDS = (0, 1, 2)
+ABLATION_BUDGET = {"epochs": 5, "train_subset": 20_000}
+
+
+def modern_runs(seeds: tuple[int, ...] = MODERN_SEEDS) -> list[RunConfig]:
+    """The modern CNN's full recipe at its full budget, once per seed."""
+    return [default_config(MODERN_CNN, seed=seed) for seed in seeds]
+
+
+def ablation_runs(seeds: tuple[int, ...] = MODERN_SEEDS) -> list[RunConfig]:
+    """The full recipe and each ablation at `ABLATION_BUDGET`, once per seed."""
+    return [
+        default_config(model, seed=seed, **ABLATION_BUDGET)
+        for model in (MODERN_CNN, *MODERN_ABLATIONS)
+        for seed in seeds
+    ]
+
+
 def book_runs(seeds: tuple[int, ...] = REPORT_SEEDS) -> list[RunConfig]:
     """The report's two models with the report's settings, once per seed."""
     return [default_config(model, seed=seed) for model in REPORT_MODELS for seed in seeds]
@@ -74,5 +102,7 @@ def book_configs() -> list[RunConfig | BaselineConfig]:
 
     `python -m fmnist_lib prepare` (and `make book`) trains them with `sweep.run_many`.
     """
-    runs = list(dict.fromkeys([*book_runs(), *tuning_runs()]))  # shared runs once
+    # The longest runs first, so that the short ones fill the workers at the end.
+    runs = [*modern_runs(), *book_runs(), *tuning_runs(), *ablation_runs()]
+    runs = list(dict.fromkeys(runs))  # shared runs once
     return [*runs, *book_baselines()]

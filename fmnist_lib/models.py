@@ -6,6 +6,7 @@ that model.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -31,8 +32,11 @@ class Recipe:
     warmup_fraction: float = 0.05
     label_smoothing: float = 0.1
     ema_momentum: float | None = None
+    cosine: bool = True  # False: the learning rate stays at its peak after the warm-up
 
     def __post_init__(self) -> None:
+        if not isinstance(self.cosine, bool):
+            raise ValueError(f"cosine must be True or False, got {self.cosine!r}")
         check_scalar(self.weight_decay, "weight_decay", float, min_val=0.0)
         check_scalar(self.warmup_fraction, "warmup_fraction", float, min_val=0.0, max_val=0.5)
         check_scalar(
@@ -155,32 +159,74 @@ def build_cnn_constant_filters() -> keras.Model:
     return conv_stack((32, 32, 32), "cnn_constant_filters")
 
 
-def build_modern_cnn() -> keras.Model:
-    """A small VGG-style CNN past the report: random shifts and flips in training, two blocks
-    of two 3x3 convolutions (32, then 64) with BatchNorm, max pooling and dropout, a Dense 256
-    head; mixed bfloat16 arithmetic, float32 softmax."""
+@dataclass(frozen=True)
+class CNNDesign:
+    """The modern CNN's ingredients, each of which an ablation can take away: VGG-style blocks of
+    two 3x3 convolutions (`widths` filters), optional BatchNorm, dropout and augmentation."""
+
+    widths: tuple[int, ...] = (32, 64)
+    batch_norm: bool = True
+    dropout: float = 0.25  # after each block; the Dense head's is 0.3 when this is non-zero
+    shift_px: int = 2  # random translation by up to this many pixels; 0: none
+    flip: bool = True  # random left-right mirroring
+    erase: bool = False  # random erasing of a rectangle (Zhong et al. 2020)
+
+    def __post_init__(self) -> None:
+        if not self.widths or not all(isinstance(w, int) and w > 0 for w in self.widths):
+            raise ValueError(f"widths must be positive integers, got {self.widths!r}")
+        check_scalar(
+            self.dropout, "dropout", float, min_val=0.0, max_val=1.0, include_boundaries="left"
+        )
+        check_scalar(self.shift_px, "shift_px", int, min_val=0, max_val=IMAGE_SHAPE[0] // 2)
+        for name in ("batch_norm", "flip", "erase"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+
+def augmentation_layers(design: CNNDesign) -> list[keras.layers.Layer]:
+    """The design's random augmentation, as Keras layers that act in training only."""
+    layers: list[keras.layers.Layer] = []
+    if design.shift_px:
+        factor = design.shift_px / IMAGE_SHAPE[0]
+        layers.append(keras.layers.RandomTranslation(factor, factor, fill_mode="constant"))
+    if design.flip:
+        layers.append(keras.layers.RandomFlip("horizontal"))
+    if design.erase:
+        layers.append(
+            keras.layers.RandomErasing(
+                factor=0.5, scale=(0.02, 0.2), fill_value=0.0, value_range=(0.0, 1.0)
+            )
+        )
+    return layers
+
+
+def build_modern_cnn(design: CNNDesign = CNNDesign()) -> keras.Model:
+    """A small VGG-style CNN past the report: augmentation, blocks of two 3x3 convolutions with
+    BatchNorm and ReLU, max pooling and dropout, a Dense 256 head; mixed bfloat16 arithmetic,
+    float32 softmax."""
     policy = "mixed_bfloat16"
-    layers = [
-        keras.Input(shape=(*IMAGE_SHAPE, 1)),
-        keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant"),
-        keras.layers.RandomFlip("horizontal"),
-    ]
-    for filters in (32, 64):
-        for _ in range(2):
-            layers += [
-                keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, dtype=policy),
-                keras.layers.BatchNormalization(dtype=policy),
-                keras.layers.ReLU(dtype=policy),
-            ]
-        layers += [keras.layers.MaxPooling2D(2, dtype=policy), keras.layers.Dropout(0.25)]
-    layers += [
-        keras.layers.Flatten(dtype=policy),
-        keras.layers.Dense(256, use_bias=False, dtype=policy),
-        keras.layers.BatchNormalization(dtype=policy),
-        keras.layers.ReLU(dtype=policy),
-        keras.layers.Dropout(0.3),
-        keras.layers.Dense(N_CLASSES, activation="softmax", dtype="float32"),
-    ]
+
+    def conv_unit(filters: int) -> list[keras.layers.Layer]:
+        conv = keras.layers.Conv2D(
+            filters, 3, padding="same", use_bias=not design.batch_norm, dtype=policy
+        )
+        norm = [keras.layers.BatchNormalization(dtype=policy)] if design.batch_norm else []
+        return [conv, *norm, keras.layers.ReLU(dtype=policy)]
+
+    layers = [keras.Input(shape=(*IMAGE_SHAPE, 1)), *augmentation_layers(design)]
+    for filters in design.widths:
+        layers += [
+            *conv_unit(filters),
+            *conv_unit(filters),
+            keras.layers.MaxPooling2D(2, dtype=policy),
+        ]
+        layers += [keras.layers.Dropout(design.dropout)] if design.dropout else []
+    head = keras.layers.Dense(256, use_bias=not design.batch_norm, dtype=policy)
+    layers += [keras.layers.Flatten(dtype=policy), head]
+    layers += [keras.layers.BatchNormalization(dtype=policy)] if design.batch_norm else []
+    layers += [keras.layers.ReLU(dtype=policy)]
+    layers += [keras.layers.Dropout(0.3)] if design.dropout else []
+    layers += [keras.layers.Dense(N_CLASSES, activation="softmax", dtype="float32")]
     return keras.Sequential(layers, name="modern_cnn")
 
 
@@ -191,6 +237,22 @@ MLP_EQUAL_WIDTHS = "mlp-equal-widths"
 MLP_L2_1E4 = "mlp-l2-1e-4"
 CNN_CONSTANT_FILTERS = "cnn-constant-filters"
 MODERN_CNN = "modern-cnn"
+# The modern CNN with one ingredient taken away (or, for erasing, added): the ablations.
+MODERN_ABLATIONS = MappingProxyType(
+    {
+        "modern-cnn-no-batchnorm": ("without BatchNorm", {"batch_norm": False}, {}),
+        "modern-cnn-no-dropout": ("without dropout", {"dropout": 0.0}, {}),
+        "modern-cnn-no-shift": ("without random shifts", {"shift_px": 0}, {}),
+        "modern-cnn-no-flip": ("without random flips", {"flip": False}, {}),
+        "modern-cnn-erasing": ("with random erasing added", {"erase": True}, {}),
+        "modern-cnn-no-smoothing": ("without label smoothing", {}, {"label_smoothing": 0.0}),
+        "modern-cnn-constant-lr": (
+            "with a constant learning rate, no cosine",
+            {},
+            {"cosine": False},
+        ),
+    }
+)
 
 _SEED_MLP_SPEC = ModelSpec(
     name=SEED_MLP,
@@ -228,6 +290,40 @@ def _variant(
     )
 
 
+def _modern_spec(name: str, description: str, design: CNNDesign, recipe: Recipe) -> ModelSpec:
+    """A member of the modern CNN's family: its design and recipe, its training budget."""
+    return ModelSpec(
+        name=name,
+        build=functools.partial(build_modern_cnn, design),
+        learning_rate=3e-3,
+        epochs=20,
+        batch_size=128,
+        description=description,
+        variant_of=None if name == MODERN_CNN else MODERN_CNN,
+        parts=(augmentation_layers,),
+        recipe=recipe,
+    )
+
+
+_MODERN_SPECS = (
+    _modern_spec(
+        MODERN_CNN,
+        "a small VGG-style CNN with augmentation, BatchNorm, AdamW and a cosine schedule",
+        CNNDesign(),
+        Recipe(),
+    ),
+    *(
+        _modern_spec(
+            name,
+            f"the modern CNN {what}",
+            dataclasses.replace(CNNDesign(), **design),
+            dataclasses.replace(Recipe(), **recipe),
+        )
+        for name, (what, design, recipe) in MODERN_ABLATIONS.items()
+    ),
+)
+
+
 MODELS: MappingProxyType[str, ModelSpec] = MappingProxyType(
     {
         SEED_MLP: _SEED_MLP_SPEC,
@@ -253,15 +349,7 @@ MODELS: MappingProxyType[str, ModelSpec] = MappingProxyType(
             "the report's CNN with 32-32-32 filters instead of 16-32-64",
             (conv_stack,),
         ),
-        MODERN_CNN: ModelSpec(
-            name=MODERN_CNN,
-            build=build_modern_cnn,
-            learning_rate=3e-3,
-            epochs=15,
-            batch_size=128,
-            description="a small VGG-style CNN with augmentation, BatchNorm and AdamW (issue 11)",
-            recipe=Recipe(),
-        ),
+        **{spec.name: spec for spec in _MODERN_SPECS},
     }
 )
 

@@ -237,3 +237,29 @@ def plot_reliability(
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
     return ax.figure
+
+
+def plot_time_to_accuracy(histories: dict[str, list[pd.DataFrame]]) -> Figure:
+    """Validation accuracy against cumulative training seconds, one line per run, one colour per
+    model; `histories` maps a model's label to its runs' histories (with `time_s` per epoch)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
+    for index, (label, runs) in enumerate(histories.items()):
+        for run_index, history in enumerate(runs):
+            missing = {"time_s", "val_accuracy"} - set(history.columns)
+            if missing:
+                raise ValueError(f"a history of {label} lacks {sorted(missing)}")
+            seconds = history["time_s"].cumsum().to_numpy()
+            ax.plot(
+                seconds / 60,
+                100 * history["val_accuracy"].to_numpy(),
+                marker="o",
+                ms=3,
+                color=f"C{index}",
+                alpha=0.8,
+                label=label if run_index == 0 else None,
+            )
+    ax.set_xlabel("training time (minutes, cumulative over epochs)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig

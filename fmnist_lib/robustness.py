@@ -5,12 +5,14 @@ Every function takes images of shape (n, 28, 28) or (n, 28, 28, 1), as floats sc
 Pixels moved in from outside the image are 0, the background of Fashion-MNIST.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+import keras
 import numpy as np
 from scipy import ndimage
 
+from fmnist_lib.evaluation import predict_labels
 from fmnist_lib.validation import check_scalar
 
 
@@ -72,9 +74,10 @@ def rotate(images: np.ndarray, degrees: float) -> np.ndarray:
 # The transformations of the robustness table: a name, and the function of the images.
 TRANSFORMS: MappingProxyType[str, Callable[[np.ndarray], np.ndarray]] = MappingProxyType(
     {
-        "shifted 1 px": lambda x: shift(x, right=1, down=1),
-        "shifted 2 px": lambda x: shift(x, right=2, down=2),
-        "shifted 3 px": lambda x: shift(x, right=3, down=3),
+        "shifted 1 px right": lambda x: shift(x, right=1),
+        "shifted 2 px right": lambda x: shift(x, right=2),
+        "shifted 3 px right": lambda x: shift(x, right=3),
+        "shifted 2 px right and down": lambda x: shift(x, right=2, down=2),
         "mirrored": mirror,
         "noise sd 0.1": lambda x: gaussian_noise(x, 0.1),
         "noise sd 0.3": lambda x: gaussian_noise(x, 0.3),
@@ -82,3 +85,25 @@ TRANSFORMS: MappingProxyType[str, Callable[[np.ndarray], np.ndarray]] = MappingP
         "rotated 10 degrees": lambda x: rotate(x, 10.0),
     }
 )
+
+
+def transformed_accuracies(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] = TRANSFORMS,
+) -> dict[str, float]:
+    """The model's accuracy on the untouched images ("original") and on each transform of them.
+
+    `images` are (n, 28, 28) floats in [0, 1]; each set is reshaped to the model's input.
+    """
+    images = _check_images(images)
+    labels = np.asarray(labels)
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    shape = (-1, *model.input_shape[1:])
+    sets = {"original": images, **{name: make(images) for name, make in transforms.items()}}
+    return {
+        name: float((predict_labels(model, x.reshape(shape)) == labels).mean())
+        for name, x in sets.items()
+    }

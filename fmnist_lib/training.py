@@ -269,14 +269,15 @@ def train_into(
         )
 
 
-def compiled_model(config: RunConfig, loop: Loop = LOOP) -> keras.Model:
-    """The config's model, built from its seed and compiled with Adam and the cross-entropy."""
+def compiled_model(config: RunConfig, loop: Loop = LOOP, float32: bool = False) -> keras.Model:
+    """The config's model, built from its seed and compiled with its optimizer and loss; with
+    `float32`, every layer computes in float32 whatever its builder chose (for benchmarks)."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     # Before compiling: with op determinism on, Keras also leaves XLA off ("auto" resolves so).
     tf.config.experimental.enable_op_determinism()
     spec = get_model_spec(config.model)
-    model = spec.build()
+    model = float32_copy(spec.build()) if float32 else spec.build()
     if spec.recipe is None:
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         loss = "sparse_categorical_crossentropy"
@@ -292,14 +293,28 @@ def compiled_model(config: RunConfig, loop: Loop = LOOP) -> keras.Model:
     return model
 
 
+def float32_copy(model: keras.Model) -> keras.Model:
+    """A copy of `model`, fresh weights included, with every layer computing in float32."""
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        return type(layer).from_config({**layer.get_config(), "dtype": "float32"})
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
 def recipe_optimizer(config: RunConfig, recipe: Recipe) -> keras.optimizers.Optimizer:
     """AdamW whose learning rate rises linearly to `config.learning_rate` over the recipe's
-    warm-up, then falls along a cosine to 0 by the last step."""
+    warm-up, then falls along a cosine to 0 by the last step (or stays there, without cosine)."""
     steps = config.epochs * math.ceil((config.train_subset or N_TRAIN) / config.batch_size)
     warmup = int(steps * recipe.warmup_fraction)
+    if not recipe.cosine:  # warm up, then hold the peak
+        decay_steps, alpha = 1, 1.0
+    else:
+        decay_steps, alpha = steps - warmup, 0.0
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0 if warmup else config.learning_rate,
-        steps - warmup,
+        decay_steps,
+        alpha=alpha,
         warmup_target=config.learning_rate if warmup else None,
         warmup_steps=warmup,
     )

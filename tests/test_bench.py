@@ -88,3 +88,35 @@ def test_bench_quick_json_measures_both_loops_of_every_model(real_data_dir):
         assert row["loop_fraction_of_peak"] == pytest.approx(gflops / result["matmul_peak_gflops"])
     table = bench.format_table(result)
     assert all(name in table for name in report_model_names()) and "speedup" in table
+
+
+def test_layer_flops_give_the_formula_and_tensorflows_count_for_each_layer():
+    from fmnist_lib.models import MODERN_CNN, get_model_spec
+
+    table = bench.layer_flops(build_seed_cnn())
+    assert list(table["kind"]) == ["Conv2D"] * 3 + ["Dense"] * 2
+    assert table["formula"].sum() == 2 * CNN_MACS
+    assert (table["formula"] == table["TF profiler"]).all()
+    assert table.loc[table.index[1], "output positions"] == 14 * 14
+    modern = get_model_spec(MODERN_CNN).build()
+    per_layer, total = bench.profiled_flops(modern)
+    # The profiler's total also counts BatchNorm, pooling and the softmax: a little more.
+    assert sum(per_layer) == forward_flops(modern) < total < 1.05 * forward_flops(modern)
+
+
+def test_bfloat16_support_names_amx_before_avx512_bf16_and_none_without_either():
+    assert bench.bfloat16_support("AVX2, AVX-512, AVX512_BF16, AMX") == "AMX"
+    assert bench.bfloat16_support("AVX2, AVX-512, AVX512_BF16") == "AVX512_BF16"
+    assert bench.bfloat16_support("AVX2") is None
+
+
+def test_training_rate_and_parallel_rates_measure_positive_rates(real_data_dir, monkeypatch):
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(real_data_dir))
+    assert bench.training_rate("seed-mlp", 64, 256, 1, data_dir=real_data_dir) > 0
+    rates = bench.parallel_rates("seed-mlp", 2, 1, 64, 256, 1)
+    assert len(rates) == 2 and all(rate > 0 for rate in rates)
+
+
+def test_parallel_rates_report_a_failed_subprocess():
+    with pytest.raises(RuntimeError, match="subprocess"):
+        bench.parallel_rates("no-such-model", 1, 1, 64, 256, 1)

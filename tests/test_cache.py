@@ -99,3 +99,18 @@ def test_entry_key_changes_with_the_config_the_builder_source_the_version_and_th
 def test_source_hash_follows_the_source_code():
     assert cache.source_hash(_builder_a) == cache.source_hash(_builder_a)
     assert cache.source_hash(_builder_a) != cache.source_hash(_builder_b)
+
+
+def test_source_hash_of_a_partial_is_its_functions_source_and_its_bound_arguments():
+    import functools
+
+    from fmnist_lib.cache import source_hash
+
+    def build(width, dropout=0.0):
+        return width, dropout
+
+    same = source_hash(functools.partial(build, 32))
+    assert source_hash(functools.partial(build, 32)) == same
+    assert source_hash(functools.partial(build, 64)) != same
+    assert source_hash(functools.partial(build, 32, dropout=0.5)) != same
+    assert source_hash(build) != same

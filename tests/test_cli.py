@@ -139,6 +139,20 @@ def test_report_lists_cached_runs_as_json_with_the_documented_keys(tiny_run):
     assert "seed-mlp" in table.stdout and "test_accuracy" in table.stdout
 
 
+def test_a_reported_runs_cached_model_re_evaluates_to_its_test_accuracy(tiny_run, real_data_dir):
+    import keras
+
+    from fmnist_lib.data import load_fashion_mnist, to_float
+
+    env, trained = tiny_run
+    assert trained.returncode == 0, trained.stderr
+    (row,) = json.loads(run_cli("report", "--json", env=env).stdout)
+    model = keras.models.load_model(Path(row["cache_folder"]) / "model.keras")
+    _, (x_test, y_test) = load_fashion_mnist(real_data_dir)
+    _, accuracy = model.evaluate(to_float(x_test), y_test, batch_size=512, verbose=0)
+    assert accuracy == pytest.approx(row["test_accuracy"], abs=1e-7)
+
+
 def test_report_shows_not_recorded_for_a_run_cached_before_provenance(tiny_run, tmp_path):
     _, trained = tiny_run
     entry = Path(json.loads(trained.stdout)["cache_folder"])

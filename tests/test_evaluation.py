@@ -213,3 +213,28 @@ def test_final_model_checks_take_the_noise_from_the_validation_losses_and_score_
     assert checks["final_train_accuracy"] == pytest.approx(
         np.mean(np.asarray(model(x_train)).argmax(1) == y_train)
     )
+
+
+def test_flip_tta_averages_the_probabilities_of_the_images_and_their_mirrors():
+    inputs = keras.Input((28, 28))
+    flat = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(flat))
+    x = np.random.default_rng(0).random((5, 28, 28)).astype(np.float32)
+    averaged = evaluation.flip_tta_probabilities(model, x)
+    expected = (model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)) / 2
+    np.testing.assert_allclose(averaged, expected, rtol=1e-6)
+    symmetric = np.concatenate([x[:, :, :14], x[:, :, :14][:, :, ::-1]], axis=2)
+    np.testing.assert_allclose(  # a mirror-symmetric image: the average is the plain prediction
+        evaluation.flip_tta_probabilities(model, symmetric),
+        model.predict(symmetric, verbose=0),
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match="shape"):
+        evaluation.flip_tta_probabilities(model, x[0])
+
+
+def test_accuracy_is_the_share_of_rows_whose_argmax_is_the_label():
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
+    assert evaluation.accuracy(probabilities, np.array([0, 1, 1])) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="labels"):
+        evaluation.accuracy(probabilities, np.array([0, 1]))

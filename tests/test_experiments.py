@@ -61,10 +61,13 @@ def test_reproduction_chapter_defaults_are_the_prepared_seeds_and_baselines():
     assert all(isinstance(b, BaselineConfig) and b.train_subset is None for b in book_baselines())
 
 
-def test_book_configs_are_every_run_then_every_baseline_each_once():
+def test_book_configs_are_every_run_longest_first_then_every_baseline_each_once():
+    from fmnist_lib.experiments import ablation_runs, modern_runs
+
     configs = book_configs()
     new_tuning = [r for r in tuning_runs() if r not in book_runs()]
-    assert configs == book_runs() + new_tuning + book_baselines()
+    runs = modern_runs() + book_runs() + new_tuning + ablation_runs()
+    assert configs == runs + book_baselines()
     assert len(set(configs)) == len(configs)
 
 
@@ -81,7 +84,10 @@ def test_tuning_runs_cover_every_claim_and_the_grid_at_the_full_budget():
     # The report models' settings at the tuning seeds are the reproduction's runs, trained once.
     shared = set(runs) & set(book_runs())
     assert len(shared) == len(REPORT_MODELS) * len(TUNING_SEEDS)
-    assert len(book_configs()) == len(set(runs) | set(book_runs())) + len(book_baselines())
+    from fmnist_lib.experiments import ablation_runs, modern_runs
+
+    prepared = set(runs) | set(book_runs()) | set(modern_runs()) | set(ablation_runs())
+    assert len(book_configs()) == len(prepared) + len(book_baselines())
 
 
 def test_tuning_claims_chapter_defaults_are_the_prepared_tuning_runs():
@@ -96,3 +102,25 @@ def test_calibration_chapter_reads_the_reproduction_runs():
     p = default_parameters("calibration")
     assert tuple(p["seeds"]) == REPORT_SEEDS
     assert p["epochs_mlp"] is None and p["epochs_cnn"] is None and p["train_subset"] is None
+
+
+def test_the_modern_cnn_runs_and_ablations_are_prepared_as_the_chapter_reads_them():
+    from fmnist_lib.experiments import ABLATION_BUDGET, MODERN_SEEDS, ablation_runs, modern_runs
+    from fmnist_lib.models import MODERN_ABLATIONS, MODERN_CNN
+
+    p = default_parameters("modern_cnn")
+    assert tuple(p["seeds"]) == MODERN_SEEDS
+    assert p["epochs"] is None and p["train_subset"] is None and p["ablations"] is None
+    assert p["ablation_epochs"] is None and p["ablation_subset"] is None
+    assert modern_runs() == [default_config(MODERN_CNN, seed=s) for s in MODERN_SEEDS]
+    ablations = ablation_runs()
+    assert {r.model for r in ablations} == {MODERN_CNN, *MODERN_ABLATIONS}
+    assert len(ablations) == (1 + len(MODERN_ABLATIONS)) * len(MODERN_SEEDS)
+    assert all(
+        (r.epochs, r.train_subset) == (ABLATION_BUDGET["epochs"], ABLATION_BUDGET["train_subset"])
+        for r in ablations
+    )
+    prepared = set(book_configs())
+    assert set(modern_runs()) <= prepared and set(ablations) <= prepared
+    # The robustness table and the cost table read the report's runs at these seeds: prepared.
+    assert {default_config(m, seed=s) for m in REPORT_MODELS for s in MODERN_SEEDS} <= prepared

@@ -56,11 +56,11 @@ def test_registry_holds_the_reports_training_settings():
 
 
 def test_unknown_model_name_lists_the_known_ones():
-    with pytest.raises(
-        ValueError,
-        match="cnn-constant-filters, mlp-equal-widths, mlp-l2-1e-4, modern-cnn, seed-cnn, seed-mlp",
-    ):
+    with pytest.raises(ValueError) as raised:
         get_model_spec("resnet")
+    listed = str(raised.value).split("choose one of: ")[1].split(", ")
+    assert listed == sorted(MODELS)
+    assert {"seed-mlp", "seed-cnn", "modern-cnn", "modern-cnn-no-flip"} <= set(listed)
 
 
 def test_cli_model_names_match_the_registry():
@@ -127,3 +127,56 @@ def test_recipe_settings_are_checked():
         Recipe(label_smoothing=1.0)
     with pytest.raises(ValueError, match="ema_momentum"):
         Recipe(ema_momentum=1.0)
+
+
+def test_each_ablation_changes_exactly_one_ingredient_of_the_modern_cnn():
+    import dataclasses
+
+    from fmnist_lib.models import MODERN_ABLATIONS, MODERN_CNN, CNNDesign, Recipe
+
+    full = get_model_spec(MODERN_CNN)
+    full_fields = {**dataclasses.asdict(full.build.args[0]), **dataclasses.asdict(full.recipe)}
+    assert full.build.args[0] == CNNDesign() and full.recipe == Recipe()
+    for name in MODERN_ABLATIONS:
+        spec = get_model_spec(name)
+        assert spec.variant_of == MODERN_CNN and name not in report_model_names()
+        fields = {**dataclasses.asdict(spec.build.args[0]), **dataclasses.asdict(spec.recipe)}
+        changed = [k for k in fields if fields[k] != full_fields[k]]
+        assert len(changed) == 1, (name, changed)
+        assert (spec.epochs, spec.batch_size, spec.learning_rate) == (
+            full.epochs,
+            full.batch_size,
+            full.learning_rate,
+        )
+
+
+def test_the_modern_cnns_layers_follow_its_design():
+    from fmnist_lib.models import CNNDesign, build_modern_cnn
+
+    def kinds(design):
+        return [type(layer).__name__ for layer in build_modern_cnn(design).layers]
+
+    full = kinds(CNNDesign())
+    assert full[:2] == ["RandomTranslation", "RandomFlip"] and full.count("Conv2D") == 4
+    assert full.count("BatchNormalization") == 5 and full.count("Dropout") == 3
+    assert "BatchNormalization" not in kinds(CNNDesign(batch_norm=False))
+    assert "Dropout" not in kinds(CNNDesign(dropout=0.0))
+    assert kinds(CNNDesign(shift_px=0, flip=False))[0] == "Conv2D"
+    assert "RandomErasing" in kinds(CNNDesign(erase=True))
+    assert kinds(CNNDesign(widths=(16, 32, 64))).count("Conv2D") == 6
+    model = build_modern_cnn(CNNDesign())
+    assert model.layers[-1].dtype_policy.name == "float32"
+    assert model.layers[2].dtype_policy.name == "mixed_bfloat16"
+
+
+def test_a_bad_design_is_rejected_with_the_field_named():
+    from fmnist_lib.models import CNNDesign
+
+    with pytest.raises(ValueError, match="widths"):
+        CNNDesign(widths=())
+    with pytest.raises(ValueError, match="dropout"):
+        CNNDesign(dropout=1.0)
+    with pytest.raises(ValueError, match="shift_px"):
+        CNNDesign(shift_px=-1)
+    with pytest.raises(ValueError, match="flip"):
+        CNNDesign(flip=1)

@@ -48,6 +48,27 @@ SMOKE_PARAMETERS = {
     },
     "calibration": {"seeds": [0], "epochs_mlp": 1, "epochs_cnn": 1, "train_subset": 2000},
     "tuning_claims": {"seeds": [0], "epochs_mlp": 1, "epochs_cnn": 1, "train_subset": 200},
+    "modern_cnn": {
+        "seeds": [0],
+        "epochs": 1,
+        "train_subset": 256,
+        "ablations": ["modern-cnn-no-flip"],
+        "ablation_epochs": 1,
+        "ablation_subset": 256,
+        "epochs_cnn": 1,
+        "epochs_mlp": 1,
+        "robustness_images": 100,
+    },
+    "speed": {
+        "n_images": 256,
+        "rounds": 1,
+        "batch_sizes": [64],
+        "matmul_size": 256,
+        "thread_models": ["seed-mlp"],
+        "seeds": [0],
+        "epochs_override": 1,
+        "train_subset": 256,
+    },
 }
 # A bad value per chapter and the words its error message must contain.
 BAD_PARAMETERS = {
@@ -62,6 +83,8 @@ BAD_PARAMETERS = {
     "reproduction": ({"seeds": [0, 0]}, "seeds"),
     "calibration": ({"n_bins": 1}, "n_bins"),
     "tuning_claims": ({"train_subset": 50}, "train_subset"),
+    "modern_cnn": ({"ablations": ["modern-cnn-no-such"]}, "ablations"),
+    "speed": ({"batch_sizes": [0]}, "batch_sizes"),
 }
 PARAMETER_TABLES = {"SMOKE_PARAMETERS": SMOKE_PARAMETERS, "BAD_PARAMETERS": BAD_PARAMETERS}
 

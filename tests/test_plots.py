@@ -177,3 +177,18 @@ def test_plot_reliability_draws_the_diagonal_and_each_tables_filled_bins_without
     assert not ax.get_title() and len(plots.plot_reliability(table).axes[0].lines) == 2
     with pytest.raises(ValueError, match="scaled must be a reliability table"):
         plots.plot_reliability(table, table.drop(columns="accuracy"))
+
+
+def test_plot_time_to_accuracy_draws_a_line_per_run_against_cumulative_minutes():
+    from fmnist_lib.plots import plot_time_to_accuracy
+
+    history = pd.DataFrame({"time_s": [60.0, 60.0, 120.0], "val_accuracy": [0.8, 0.85, 0.9]})
+    figure = plot_time_to_accuracy({"a": [history, history], "b": [history]})
+    (ax,) = figure.axes
+    assert len(ax.lines) == 3
+    assert ax.lines[0].get_xdata().tolist() == [1.0, 2.0, 4.0]
+    assert ax.lines[0].get_ydata().tolist() == pytest.approx([80, 85, 90])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    assert ax.get_title() == ""
+    with pytest.raises(ValueError, match="time_s"):
+        plot_time_to_accuracy({"a": [history.drop(columns="time_s")]})

@@ -70,3 +70,24 @@ def test_bad_input_is_rejected_with_the_reason():
         robustness.gaussian_noise(np.zeros((1, 28, 28)), -0.1)
     with pytest.raises(ValueError, match="right"):
         robustness.shift(np.zeros((1, 28, 28)), right=40)
+
+
+def test_transformed_accuracies_score_the_original_and_every_transform():
+    import keras
+
+    # A model that answers by the mean brightness of the image's left half: mirroring moves it.
+    inputs = keras.Input((28, 28))
+    left = keras.layers.Lambda(lambda x: keras.ops.mean(x[:, :, :14], axis=(1, 2)))(inputs)
+    scores = keras.layers.Lambda(lambda m: keras.ops.stack([m, 0.5 * keras.ops.ones_like(m)], 1))(
+        left
+    )
+    model = keras.Model(inputs, scores)
+    images = np.zeros((4, 28, 28), np.float32)
+    images[:2, :, :14] = 1.0  # bright on the left: class 0
+    images[2:, :, 14:] = 1.0  # bright on the right: class 1
+    labels = np.array([0, 0, 1, 1])
+    transforms = {"mirrored": robustness.mirror, "unchanged": lambda x: x.copy()}
+    scored = robustness.transformed_accuracies(model, images, labels, transforms)
+    assert scored == {"original": 1.0, "mirrored": 0.0, "unchanged": 1.0}
+    with pytest.raises(ValueError, match="labels"):
+        robustness.transformed_accuracies(model, images, labels[:3], transforms)

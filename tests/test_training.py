@@ -371,3 +371,33 @@ def test_a_recipe_run_trains_on_one_hot_targets_and_writes_a_whole_entry(
     assert (probabilities.argmax(1) == y_test).mean() == pytest.approx(result.test_accuracy)
     model = training.compiled_model(config)
     assert training.targets(model, np.array([2, 0])).tolist() == np.eye(10)[[2, 0]].tolist()
+    # The cached model.keras re-evaluates to the cached accuracy (what `report --json` shows).
+    saved = training.load_model(result)
+    x_test = small(config, (28, 28, 1), real_data_dir)["test"][0]
+    _, again = saved.evaluate(x_test, training.targets(saved, y_test), verbose=0)
+    assert again == pytest.approx(result.test_accuracy, abs=1e-7)
+
+
+def test_recipe_without_cosine_holds_the_peak_after_the_warm_up():
+    from fmnist_lib import models
+
+    config = training.default_config("modern-cnn-constant-lr", epochs=4, train_subset=1280)
+    recipe = models.get_model_spec("modern-cnn-constant-lr").recipe
+    assert recipe.cosine is False
+    schedule = training.recipe_optimizer(config, recipe)._learning_rate
+    warmup = int(40 * recipe.warmup_fraction)
+    assert float(schedule(0)) == pytest.approx(0.0, abs=1e-12)
+    for step in (warmup, 20, 40):
+        assert float(schedule(step)) == pytest.approx(config.learning_rate, rel=1e-5)
+
+
+def test_float32_copy_computes_every_layer_in_float32_with_the_same_shape():
+    from fmnist_lib import models
+
+    mixed = models.get_model_spec(models.MODERN_CNN).build()
+    plain = training.float32_copy(mixed)
+    assert plain.count_params() == mixed.count_params()
+    assert {layer.dtype_policy.name for layer in plain.layers} == {"float32"}
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in mixed.layers)
+    model = training.compiled_model(training.default_config(models.MODERN_CNN), float32=True)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
