@@ -12,6 +12,11 @@ another process's load slows both alike and the ratio stays meaningful.
 It also measures the machine's float32 matmul peak in TensorFlow and counts each model's FLOPs
 per training sample, so each rate becomes a fraction of the peak.
 
+For the speed chapter it also gives: each layer's FLOPs by formula next to TensorFlow's profiler
+count (`layer_flops`), the training rate at any batch size and in float32 (`training_rate`), the
+rates of several processes training at once with a given thread count (`parallel_rates`), and
+which bfloat16 instructions a CPU has (`bfloat16_support`).
+
 FLOP convention: a multiply-add is 2 FLOPs. A model's forward FLOPs per sample are 2 x the
 multiply-adds of its Dense and Conv2D layers, from their kernel and output shapes (biases,
 activations, pooling and the loss are left out: they are a few percent at most). A training step
@@ -200,31 +205,35 @@ def training_rate(
 
 
 def parallel_rates(
-    name: str, workers: int, threads: int, batch_size: int, n_images: int, rounds: int
+    name: str,
+    workers: int,
+    threads: int,
+    batch_size: int,
+    n_images: int,
+    rounds: int,
+    data_dir: str | None = None,
 ) -> list[float]:
     """Samples/s of each of `workers` processes that measure `training_rate` at the same time,
     each with `threads` threads: how a machine's cores are best split between runs."""
-    command = [
-        sys.executable,
-        "-m",
-        "fmnist_lib.bench",
-        name,
-        str(batch_size),
-        str(n_images),
-        str(rounds),
-    ]
-    environment = {**os.environ, **thread_environment(threads)}
+    command = [sys.executable, "-m", "fmnist_lib.bench", name]
+    command += [str(batch_size), str(n_images), str(rounds)]
+    environment = {**os.environ, **thread_environment(threads), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if data_dir is not None:
+        environment["FMNIST_DATA_DIR"] = str(data_dir)
     processes = [
-        subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(workers)
     ]
-    rates = []
-    for process in processes:
-        output, _ = process.communicate()
+    outputs = [process.communicate() for process in processes]  # waits for every one
+    for process, (_, error) in zip(processes, outputs, strict=True):
         if process.returncode != 0:
-            raise RuntimeError(f"measuring {name} in a subprocess failed ({process.returncode})")
-        rates.append(float(output.strip().splitlines()[-1]))
-    return rates
+            last = error.strip().splitlines()[-1:] or ["no message"]
+            raise RuntimeError(
+                f"measuring {name} in a subprocess failed (exit {process.returncode}): {last[0]}"
+            )
+    return [float(output.strip().splitlines()[-1]) for output, _ in outputs]
 
 
 def bfloat16_support(isa: str) -> str | None:

@@ -360,11 +360,8 @@ def _outcome(outcome: "Outcome") -> str:
 def _cache_keys() -> list[str]:
     """The cache keys of every run and baseline `prepare` trains, in its order; trains nothing."""
     experiments = _import_quietly("fmnist_lib.experiments")
-    from fmnist_lib.baselines import baseline_key
-    from fmnist_lib.training import run_key
-
-    runs = [run_key(config) for config in experiments.book_runs()]
-    return runs + [baseline_key(config) for config in experiments.book_baselines()]
+    sweep = _import_quietly("fmnist_lib.sweep")
+    return [sweep.entry_key(config) for config in experiments.book_configs()]
 
 
 def _book(args: argparse.Namespace) -> int:

@@ -179,14 +179,16 @@ def test_report_on_an_empty_cache_says_so(tmp_path):
 
 
 def test_prepare_keys_prints_the_cache_key_of_every_book_run_and_trains_nothing(tmp_path):
-    from fmnist_lib.baselines import baseline_key
-    from fmnist_lib.experiments import book_baselines, book_runs
+    from fmnist_lib.baselines import BaselineConfig, baseline_key
+    from fmnist_lib.experiments import book_configs
     from fmnist_lib.training import run_key
 
     cache = tmp_path / "results"
     process = run_cli("prepare", "--keys", env={"FMNIST_RESULTS_DIR": str(cache)}, timeout=120)
     assert process.returncode == 0, process.stderr
-    expected = [run_key(c) for c in book_runs()] + [baseline_key(b) for b in book_baselines()]
+    configs = book_configs()
+    expected = [baseline_key(c) if isinstance(c, BaselineConfig) else run_key(c) for c in configs]
     assert process.stdout.splitlines() == expected
-    assert len(set(expected)) == len(expected) == len(book_runs()) + len(book_baselines())
+    assert len(set(expected)) == len(expected) == len(configs)
+    assert any(key.startswith("modern-cnn-") for key in expected)  # every chapter's runs
     assert not cache.exists() or not any(Path(cache).iterdir()), "prepare --keys wrote a result"
