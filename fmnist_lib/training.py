@@ -214,6 +214,13 @@ def list_runs(cache_dir: Path | None = None) -> list[RunResult]:
     return sorted(results, key=lambda r: (r.config.model, r.config.seed, r.config.epochs, r.key))
 
 
+def core_minutes(result: RunResult) -> float:
+    """A run's training time in core-minutes (wall time x intra-op threads); NaN for a run cached
+    before its thread count was recorded."""
+    threads = result.metrics.get("intra_op_threads")
+    return result.wall_time_s * threads / 60 if threads else math.nan
+
+
 def load_model(result: RunResult, weights: str = "last") -> keras.Model:
     """The trained model of a run, with its final weights or those of its best epoch."""
     if weights not in ("last", "best"):

@@ -401,3 +401,23 @@ def test_float32_copy_computes_every_layer_in_float32_with_the_same_shape():
     assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in mixed.layers)
     model = training.compiled_model(training.default_config(models.MODERN_CNN), float32=True)
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+
+
+def test_core_minutes_are_wall_time_times_threads_and_nan_when_not_recorded(tmp_path):
+    import math
+
+    result = training.RunResult(
+        config=training.default_config("seed-mlp"),
+        key="k",
+        folder=tmp_path,
+        history=None,
+        test_loss=0.0,
+        test_accuracy=0.0,
+        best_epoch=1,
+        wall_time_s=600.0,
+        samples_per_s=1.0,
+        metrics={"intra_op_threads": 2},
+        from_cache=True,
+    )
+    assert training.core_minutes(result) == 20.0
+    assert math.isnan(training.core_minutes(dataclasses.replace(result, metrics={})))
