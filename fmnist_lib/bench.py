@@ -13,9 +13,9 @@ It also measures the machine's float32 matmul peak in TensorFlow and counts each
 per training sample, so each rate becomes a fraction of the peak.
 
 For the speed chapter it also gives: each layer's FLOPs by formula next to TensorFlow's profiler
-count (`layer_flops`), the training rate at any batch size and in float32 (`training_rate`), the
-rates of several processes training at once with a given thread count (`parallel_rates`), and
-which bfloat16 instructions a CPU has (`bfloat16_support`).
+count (`layer_flops`), the training rate at any batch size and in either precision
+(`training_rate`), and the rates of several processes training at once with a given thread count
+(`parallel_rates`).
 
 FLOP convention: a multiply-add is 2 FLOPs. A model's forward FLOPs per sample are 2 x the
 multiply-adds of its Dense and Conv2D layers, from their kernel and output shapes (biases,
@@ -188,14 +188,15 @@ def training_rate(
     batch_size: int,
     n_images: int,
     rounds: int,
-    float32: bool = False,
+    precision: str | None = None,
     data_dir: str | None = None,
 ) -> float:
     """Training samples/s of the project's loop for a registered model at `batch_size`: the
     fastest of `rounds` epochs on `n_images` images after an untimed one, validating on one batch
-    (so the rate is training's). With `float32`, a mixed-precision model computes in float32."""
+    (so the rate is training's). A mixed-precision model computes in `precision` ("float32" or
+    "bfloat16"; by default this machine's choice, `precision.machine_precision`)."""
     config = training.default_config(name, train_subset=n_images, batch_size=batch_size)
-    model = training.compiled_model(config, training.LOOP, float32=float32)
+    model = training.compiled_model(config, training.LOOP, precision)
     data = training.prepare_data(config, tuple(model.input_shape[1:]), data_dir)
     x_val, y_val = data["val"]
     data["val"] = (x_val[:batch_size], y_val[:batch_size])
@@ -234,11 +235,6 @@ def parallel_rates(
                 f"measuring {name} in a subprocess failed (exit {process.returncode}): {last[0]}"
             )
     return [float(output.strip().splitlines()[-1]) for output, _ in outputs]
-
-
-def bfloat16_support(isa: str) -> str | None:
-    """Which bfloat16 instructions a CPU's ISA description names (AMX first), or None."""
-    return next((name for name in ("AMX", "AVX512_BF16") if name in isa), None)
 
 
 def bench_model(

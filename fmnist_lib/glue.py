@@ -26,10 +26,11 @@ def plain(value: object) -> int | float | str:
 
 
 def _is_a_name(text: str) -> bool:
-    """Whether `text` is a class name or the registry name of a model."""
+    """Whether `text` is a class name, the registry name of a model or a precision's name."""
     from fmnist_lib.models import MODELS
+    from fmnist_lib.precision import PRECISIONS
 
-    return text in CLASS_NAMES or text in MODELS
+    return text in CLASS_NAMES or text in MODELS or text in PRECISIONS
 
 
 def glue_values(**values: object) -> None:

@@ -126,7 +126,8 @@ def probe(cpuinfo_path: Path = CPUINFO) -> dict:
 
 
 def describe(metrics: Mapping[str, object]) -> dict[str, str]:
-    """Device, ISA, threads and versions of a metrics record as words; "not recorded" if absent."""
+    """Device, ISA, threads, precision and versions of a metrics record as words; "not recorded"
+    if absent."""
     isa = metrics.get("isa")
     if isa is not None:
         isa = ", ".join(isa) or f"none of {', '.join(ISA_FLAGS.values())}"
@@ -136,5 +137,11 @@ def describe(metrics: Mapping[str, object]) -> dict[str, str]:
     versions = None
     if "tensorflow" in metrics and "keras" in metrics:
         versions = f"TensorFlow {metrics['tensorflow']}, Keras {metrics['keras']}"
-    words = {"device": metrics.get("device"), "isa": isa, "threads": threads, "versions": versions}
+    words = {
+        "device": metrics.get("device"),
+        "isa": isa,
+        "threads": threads,
+        "precision": metrics.get("precision"),
+        "versions": versions,
+    }
     return {name: NOT_RECORDED if value is None else str(value) for name, value in words.items()}

@@ -5,7 +5,8 @@ follows the cache's one rule (`fmnist_lib.cache`): the config, the model's build
 module's `TRAINING_CODE_VERSION` and the Keras version. `run` trains only when no complete entry
 exists. An entry holds the config, the per-epoch history, the metrics, the final model, the
 weights of the epoch with the best validation accuracy and the final model's test-set
-probabilities, and its `metrics.json` records where it was computed (`fmnist_lib.provenance`).
+probabilities, and its `metrics.json` records where it was computed (`fmnist_lib.provenance`)
+and in which precision (`fmnist_lib.precision`: mixed bfloat16 only where the hardware has it).
 
 How the loop executes is a `Loop`: `LOOP` is the project's, `PLAIN_LOOP` plain Keras. Each of
 its settings makes training faster and none changes a number: tests/test_training.py trains with
@@ -43,6 +44,7 @@ from fmnist_lib.data import (
 )
 from fmnist_lib.evaluation import cross_entropy
 from fmnist_lib.models import Recipe, get_model_spec
+from fmnist_lib.precision import PRECISIONS, machine_precision
 from fmnist_lib.provenance import probe
 from fmnist_lib.validation import check_scalar
 
@@ -258,9 +260,11 @@ def train_into(
     data_dir: str | os.PathLike | None,
     quiet: bool,
     loop: Loop = LOOP,
+    precision: str | None = None,
 ) -> None:
-    """Train, evaluate and write every file of a cache entry into `folder`."""
-    model = compiled_model(config, loop)
+    """Train, evaluate and write every file of a cache entry into `folder`; a mixed-precision
+    model trains in `precision`, by default the machine's (`precision.machine_precision`)."""
+    model = compiled_model(config, loop, precision)
     data = prepare_data(config, tuple(model.input_shape[1:]), data_dir)
     history, wall_time = fit(model, config, data, folder / "best.weights.h5", quiet)
     metrics, probabilities = _test_metrics(model, data["test"], folder, loop)
@@ -276,15 +280,26 @@ def train_into(
         )
 
 
-def compiled_model(config: RunConfig, loop: Loop = LOOP, float32: bool = False) -> keras.Model:
-    """The config's model, built from its seed and compiled with its optimizer and loss; with
-    `float32`, every layer computes in float32 whatever its builder chose (for benchmarks)."""
+def compiled_model(
+    config: RunConfig, loop: Loop = LOOP, precision: str | None = None
+) -> keras.Model:
+    """The config's model, built from its seed and compiled with its optimizer and loss.
+
+    A model registered in mixed bfloat16 computes in `precision` ("float32" or "bfloat16"),
+    by default the one this machine has natively (`precision.machine_precision`); the report's
+    float32 models stay float32 whatever is asked.
+    """
+    precision = machine_precision() if precision is None else precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     # Before compiling: with op determinism on, Keras also leaves XLA off ("auto" resolves so).
     tf.config.experimental.enable_op_determinism()
     spec = get_model_spec(config.model)
-    model = float32_copy(spec.build()) if float32 else spec.build()
+    model = spec.build()
+    if precision == "float32" and model_precision(model) != "float32":
+        model = float32_copy(model)
     if spec.recipe is None:
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         loss = "sparse_categorical_crossentropy"
@@ -307,6 +322,22 @@ def float32_copy(model: keras.Model) -> keras.Model:
         return type(layer).from_config({**layer.get_config(), "dtype": "float32"})
 
     return keras.models.clone_model(model, clone_function=clone)
+
+
+def model_precision(model: keras.Model) -> str:
+    """"bfloat16" if any layer of `model` computes in bfloat16, else "float32"."""
+    computes = {layer.dtype_policy.compute_dtype for layer in _all_layers(model)}
+    return "bfloat16" if "bfloat16" in computes else "float32"
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of `model`, those of nested models included."""
+    layers = []
+    for layer in model.layers:
+        layers.append(layer)
+        if isinstance(layer, keras.Model):
+            layers.extend(_all_layers(layer))
+    return layers
 
 
 def recipe_optimizer(config: RunConfig, recipe: Recipe) -> keras.optimizers.Optimizer:
@@ -409,6 +440,7 @@ def _run_facts(
         "n_val": len(data["val"][0]),
         "n_test": len(data["test"][0]),
         "n_params": model.count_params(),
+        "precision": model_precision(model),
         **probe(),  # device, ISA, thread counts, TensorFlow and Keras versions
     }
 

@@ -104,12 +104,6 @@ def test_layer_flops_give_the_formula_and_tensorflows_count_for_each_layer():
     assert sum(per_layer) == forward_flops(modern) < total < 1.05 * forward_flops(modern)
 
 
-def test_bfloat16_support_names_amx_before_avx512_bf16_and_none_without_either():
-    assert bench.bfloat16_support("AVX2, AVX-512, AVX512_BF16, AMX") == "AMX"
-    assert bench.bfloat16_support("AVX2, AVX-512, AVX512_BF16") == "AVX512_BF16"
-    assert bench.bfloat16_support("AVX2") is None
-
-
 def test_training_rate_and_parallel_rates_measure_positive_rates(real_data_dir, monkeypatch):
     monkeypatch.setenv("FMNIST_DATA_DIR", str(real_data_dir))
     assert bench.training_rate("seed-mlp", 64, 256, 1, data_dir=real_data_dir) > 0

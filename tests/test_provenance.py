@@ -117,11 +117,13 @@ def test_describe_puts_a_recorded_run_into_words():
         "inter_op_threads": 1,
         "tensorflow": "2.21.0",
         "keras": "3.15.1",
+        "precision": "float32",
     }
     assert describe(metrics) == {
         "device": "AMD EPYC",
         "isa": "AVX2, AVX-512",
         "threads": "2 intra-op, 1 inter-op",
+        "precision": "float32",
         "versions": "TensorFlow 2.21.0, Keras 3.15.1",
     }
     assert describe({**metrics, "isa": []})["isa"] == "none of AVX2, AVX-512, AVX512_BF16, AMX"
@@ -131,6 +133,7 @@ def test_describe_says_not_recorded_for_a_run_cached_before_provenance():
     older = {"test_loss": 0.3, "keras": "3.15.1", "tensorflow": "2.21.0"}
     words = describe(older)
     assert words["device"] == words["isa"] == words["threads"] == NOT_RECORDED
+    assert words["precision"] == NOT_RECORDED
     assert words["versions"] == "TensorFlow 2.21.0, Keras 3.15.1"
     assert set(describe({}).values()) == {NOT_RECORDED}
 

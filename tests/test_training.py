@@ -305,6 +305,7 @@ def test_loop_rejects_bad_settings_naming_them(settings, fragment):
 def test_metrics_record_the_provenance_and_a_cached_run_shows_its_own(results, real_data_dir):
     result = run(SMALL, quiet=True)
     assert set(provenance.FIELDS) <= set(result.metrics)
+    assert result.metrics["precision"] == "float32"  # the report's models are float32
     here = provenance.probe()
     assert (result.metrics["device"], result.metrics["isa"]) == (here["device"], here["isa"])
     elsewhere = {**result.metrics, "device": "Other CPU", "intra_op_threads": 7}
@@ -360,9 +361,13 @@ def test_a_recipe_run_trains_on_one_hot_targets_and_writes_a_whole_entry(
         return {name: (x[:500], y[:500]) for name, (x, y) in full(*args, **kwargs).items()}
 
     monkeypatch.setattr(training, "prepare_data", small)
+    # Float32, as on a CPU without bfloat16 hardware: the choice is recorded with the run.
+    monkeypatch.setenv("FMNIST_PRECISION", "float32")
     config = training.default_config("modern-cnn", epochs=1, train_subset=256)
     result = training.run(config, cache_dir=tmp_path, data_dir=real_data_dir, quiet=True)
     assert is_complete(result.folder)
+    assert result.metrics["precision"] == "float32"
+    assert provenance.describe(result.metrics)["precision"] == "float32"
     assert list(result.history.columns[:4]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     probabilities = training.load_test_probabilities(result)
     _, (_, y_test) = load_fashion_mnist(real_data_dir)
@@ -373,6 +378,7 @@ def test_a_recipe_run_trains_on_one_hot_targets_and_writes_a_whole_entry(
     assert training.targets(model, np.array([2, 0])).tolist() == np.eye(10)[[2, 0]].tolist()
     # The cached model.keras re-evaluates to the cached accuracy (what `report --json` shows).
     saved = training.load_model(result)
+    assert training.model_precision(saved) == "float32"
     x_test = small(config, (28, 28, 1), real_data_dir)["test"][0]
     _, again = saved.evaluate(x_test, training.targets(saved, y_test), verbose=0)
     assert again == pytest.approx(result.test_accuracy, abs=1e-7)
@@ -399,8 +405,32 @@ def test_float32_copy_computes_every_layer_in_float32_with_the_same_shape():
     assert plain.count_params() == mixed.count_params()
     assert {layer.dtype_policy.name for layer in plain.layers} == {"float32"}
     assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in mixed.layers)
-    model = training.compiled_model(training.default_config(models.MODERN_CNN), float32=True)
+    config = training.default_config(models.MODERN_CNN)
+    model = training.compiled_model(config, precision="float32")
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert training.model_precision(model) == "float32"
+    assert training.model_precision(training.compiled_model(config, precision="bfloat16")) == (
+        "bfloat16"
+    )
+    # The report's models are float32 as registered, whatever is asked.
+    report = training.compiled_model(training.default_config(models.SEED_CNN), precision="bfloat16")
+    assert training.model_precision(report) == "float32"
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16"):
+        training.compiled_model(config, precision="float16")
+
+
+def test_an_auto_run_trains_in_the_machines_precision_and_a_bad_setting_is_refused(
+    monkeypatch,
+):
+    from fmnist_lib import models, precision
+
+    config = training.default_config(models.MODERN_CNN)
+    monkeypatch.setenv("FMNIST_PRECISION", "auto")
+    expected = precision.choose_precision("auto", provenance.probe()["isa"])
+    assert training.model_precision(training.compiled_model(config)) == expected
+    monkeypatch.setenv("FMNIST_PRECISION", "half")
+    with pytest.raises(ValueError, match="FMNIST_PRECISION='half' is not a precision"):
+        training.compiled_model(config)
 
 
 def test_core_minutes_are_wall_time_times_threads_and_nan_when_not_recorded(tmp_path):
