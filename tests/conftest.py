@@ -58,3 +58,14 @@ def smoke_runs(
             yield SmokeRuns(tmp_path_factory.mktemp("smoke"), pool, wanted)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chapters_started_first(request: pytest.FixtureRequest) -> None:
+    """Start the chapters the session needs before its first test, so that their kernels run
+    beside the unit tests rather than after them (a session without chapter tests starts none)."""
+    from test_notebooks import chapters_to_execute
+
+    if chapters_to_execute(request.session.items):
+        smoke_runs = request.getfixturevalue("smoke_runs")
+        smoke_runs.start(smoke_runs.wanted)

@@ -5,6 +5,7 @@ executes each of them at most once per session, side by side on a pool of one wo
 core (each kernel is a process of its own); the published-book tests reuse those runs.
 """
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterable
@@ -18,6 +19,8 @@ import nbformat
 import papermill
 import pytest
 import yaml
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -267,9 +270,42 @@ def test_chapter_runs_with_small_parameters(chapter, smoke_runs):
     assert not skipped, f"{chapter}: code cells {skipped} were not executed"
 
 
+def run_to_the_check(notebook: Path, parameters: dict[str, Any]) -> tuple[int, int | None, Any]:
+    """Run a chapter's code cells in this process from notebooks/, with `parameters` injected as
+    papermill injects them, up to the cell after the injected one; stop at the first error.
+
+    Returns (the injected cell's index, the index of the cell that raised or None, the error).
+    The cells before the check only import and assign, so running them here costs no kernel.
+    """
+    notebook = parameterize_notebook(  # read as papermill reads it: every cell has tags
+        load_notebook_node(str(notebook)), parameters, kernel_name=KERNEL, language="python"
+    )
+    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    injected = next(i for i, cell in enumerate(cells) if "injected-parameters" in tags(cell))
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    with contextlib.chdir(NOTEBOOKS):
+        for index, cell in enumerate(cells[: injected + 2]):
+            try:
+                exec(compile(cell.source, f"<code cell {index}>", "exec"), namespace)
+            except Exception as error:
+                return injected, index, error
+    return injected, None, None
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_with_a_bad_parameter_fails_naming_it(chapter, smoke_runs, tmp_path):
+def test_chapter_with_a_bad_parameter_fails_naming_it(chapter, smoke_runs):
     """A bad value stops the chapter with a ParameterError naming it, right after the parameters."""
+    parameters, fragment = bad_parameters(chapter)
+    injected, failed, error = run_to_the_check(smoke_runs.source(chapter), parameters)
+    assert type(error).__name__ == "ParameterError", f"{chapter}: {error!r}"
+    assert fragment in str(error)
+    assert failed == injected + 1, f"{chapter}: failed in code cell {failed}, not {injected + 1}"
+
+
+def test_papermill_stops_a_chapter_at_a_bad_parameter_in_the_cell_after_them(smoke_runs, tmp_path):
+    """Through papermill and a kernel, as `execute` and the book run it: the run stops with the
+    chapter's ParameterError in the cell after the injected parameters, and nothing after runs."""
+    chapter = "theory_softmax"
     parameters, fragment = bad_parameters(chapter)
     output = tmp_path / f"{chapter}.ipynb"
     with pytest.raises(papermill.PapermillExecutionError) as failure:
@@ -280,3 +316,4 @@ def test_chapter_with_a_bad_parameter_fails_naming_it(chapter, smoke_runs, tmp_p
     injected = next(i for i, cell in enumerate(cells) if "injected-parameters" in tags(cell))
     failed = [index for index, cell in enumerate(cells) if cell.metadata.papermill.get("exception")]
     assert failed == [injected + 1], f"{chapter}: failed in code cells {failed}, not {injected + 1}"
+    assert not any(ran(cell) for cell in cells[injected + 2 :])
