@@ -10,12 +10,16 @@ LAB_STAMP := $(VENV)/.installed-lab
 LAB_OVERRIDES := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 # Extra options for `jupyter lab`, e.g. make lab LAB_ARGS="--no-browser --port=8899".
 LAB_ARGS ?=
+# A bundle of published runs for `make book` to import first, a path or an https URL, e.g.
+# make book RUNS=https://github.com/OWNER/REPO/releases/download/TAG/runs.tar.gz
+RUNS ?=
 export PYTHONHASHSEED := 0
 
 .PHONY: help book test data browser venv lint lab clean
 
 help:
 	@echo "make book     train what the chapters need, build the book into _build/html"
+	@echo "              (RUNS=URL or path: import those published runs first)"
 	@echo "make test     run the test suite (sets up .venv, the data and Chromium first)"
 	@echo "make data     find Fashion-MNIST, or install/download it"
 	@echo "make browser  find Chromium for the published-book tests, or install it"
@@ -67,8 +71,10 @@ browser: $(STAMP)
 
 # Trains (once; cached in results/) every run the chapters use, side by side on a local Dask
 # cluster or on $FMNIST_SCHEDULER's, with a progress line per run; an interrupted build resumes.
-# Then builds the book with warnings as errors and prints what took how long.
+# Then builds the book with warnings as errors and prints what took how long. With RUNS set, it
+# first imports that bundle's runs (each checked, see README) so that only what is missing trains.
 book: data
+	$(if $(RUNS),$(PY) -m fmnist_lib runs import '$(RUNS)')
 	$(PY) -m fmnist_lib book
 
 test: data browser

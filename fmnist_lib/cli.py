@@ -1,16 +1,23 @@
-"""Command line of fmnist_lib: data, browser, train, report, prepare and book.
+"""Command line of fmnist_lib: data, browser, train, report, runs, prepare and book.
 
 `python -m fmnist_lib data` finds or fetches the data; `browser` prints the Chromium the
 published-book tests drive; `train MODEL` trains one cached run and ends with one JSON line on
-stdout (progress goes to stderr); `report` lists the cached runs and where each was computed;
+stdout (progress goes to stderr); `train --verify KEY` retrains a cached run and compares it
+with the entry; `report` lists the cached runs, where each was computed and whether it was
+imported; `runs export OUT` writes cached runs as one bundle and `runs import SOURCE` (a path or
+URL) checks one and adds its runs to the cache (`fmnist_lib.bundles`);
+`runs costs` prints each model's training cost from the cached runs (`fmnist_lib.shards`);
 `bench` times plain `fit` against the project's training loop here; `prepare` trains every run the
-book uses (`prepare --keys` only prints their cache keys); `book` prepares and then builds the
-book; `train MODEL --seeds 0-9`, `prepare` and `book` train through `fmnist_lib.sweep` on a Dask
-cluster (`--scheduler`, else `$FMNIST_SCHEDULER`, else a local one); `execute CHAPTER -p NAME
-VALUE` runs one chapter with papermill parameters and `sweep CHAPTER -p NAME V1,V2` runs it
-once per combination of values, both rejecting unknown parameter names before anything runs.
-Bad arguments, data and browser problems exit with status 2 and a one-line message, never a
-traceback; a run that fails in `train --seeds`, `prepare` or `book` makes the status 1.
+book uses (`prepare --keys` only prints their cache keys, `prepare --shard K/N` trains the K-th
+of N parts of about equal cost, `prepare --plan N` estimates each part's time); `book` prepares
+and then builds the book; `train MODEL --seeds 0-9`, `prepare` and `book` train through
+`fmnist_lib.sweep` on a Dask cluster (`--scheduler`, else `$FMNIST_SCHEDULER`, else a local
+one); `execute CHAPTER -p NAME VALUE` runs one chapter with papermill parameters and
+`sweep CHAPTER -p NAME V1,V2` runs it once per combination of values, both rejecting unknown
+parameter names before anything runs.
+Bad arguments, data and browser problems and refused bundles exit with status 2 and a one-line
+message, never a traceback; a run that fails in `train --seeds`, `prepare` or `book`, or a
+`train --verify` that does not reproduce, makes the status 1.
 """
 
 import argparse
@@ -19,6 +26,7 @@ import functools
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,7 +34,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from fmnist_lib import chapters
+from fmnist_lib import chapters, shards
 from fmnist_lib.browser import BrowserError, find_chromium
 from fmnist_lib.cache import results_dir
 from fmnist_lib.data import DataError, locate_fashion_mnist
@@ -79,6 +87,8 @@ def _argument(convert: Callable[[str], object], valid: Callable, expected: str) 
 _positive_int = _argument(int, lambda v: v >= 1, "a positive integer")
 _seed = _argument(int, lambda v: v >= 0, "a non-negative integer")
 _learning_rate = _argument(float, lambda v: 0 < v < 1, "a number in (0, 1)")
+_sha256 = _argument(str.lower, lambda v: re.fullmatch("[0-9a-f]{64}", v), "64 hex digits")
+_shard = _argument(shards.parse_shard, lambda v: True, "K/N with 1 <= K <= N, e.g. 2/7")
 
 
 def _seed_list(text: str) -> tuple[int, ...]:
@@ -173,7 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("browser", help="find Chromium for the published-book tests; print it")
 
     train = commands.add_parser("train", help="train a registered model (cached) and report")
-    train.add_argument("model", choices=MODEL_NAMES, help="registry name of the model")
+    train.add_argument("model", nargs="?", choices=MODEL_NAMES, help="registry name of the model")
+    train.add_argument(
+        "--verify", metavar="KEY", help="retrain the cached run KEY and compare (no model then)"
+    )
     train.add_argument("--epochs", type=_positive_int, help="default: the report's setting")
     train.add_argument("--batch-size", type=_positive_int, help="default: 32, as in the report")
     train.add_argument("--learning-rate", type=_learning_rate, help="default: the report's")
@@ -190,6 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="list the cached training runs")
     report.add_argument("--json", action="store_true", help="a JSON list instead of a table")
 
+    runs = commands.add_parser("runs", help="export cached runs as a bundle, or import one")
+    bundle = runs.add_subparsers(dest="runs_command", required=True, parser_class=_Parser)
+    export = bundle.add_parser("export", help="write cached runs into one .tar.gz bundle")
+    export.add_argument("out", help="the bundle to write, e.g. runs.tar.gz")
+    export.add_argument(
+        "--keys", metavar="FILE", help="only these cache keys, one a line (- for stdin)"
+    )
+    import_ = bundle.add_parser("import", help="check a bundle, then add its runs to the cache")
+    import_.add_argument("source", help="a bundle's path, or its https URL")
+    import_.add_argument("--sha256", type=_sha256, help="the bundle's expected SHA-256")
+    import_.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    bundle.add_parser(
+        "costs", help="core-seconds per image-epoch of each model's cached runs, as JSON"
+    )
+
     bench = commands.add_parser("bench", help="time plain fit against the project's loop here")
     bench.add_argument("--quick", action="store_true", help="a few hundred images: seconds")
     bench.add_argument("--json", action="store_true", help="a JSON object instead of a table")
@@ -197,6 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = commands.add_parser("prepare", help="train every run and baseline the book uses")
     prepare.add_argument(
         "--keys", action="store_true", help="only print their cache keys, one a line; no training"
+    )
+    prepare.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="only the K-th of N parts of about equal cost (fmnist_lib.shards)",
+    )
+    prepare.add_argument(
+        "--plan",
+        type=_positive_int,
+        metavar="N",
+        help="print the estimated time of each of N shards on --workers x --threads; no training",
     )
     book = commands.add_parser("book", help="prepare, then build the book into _build/html")
     book.add_argument("--root", default=".", help="the book's folder (default: .)")
@@ -307,6 +347,7 @@ def _cached_runs() -> list:
 
 
 def _report(as_json: bool) -> str:
+    from fmnist_lib.bundles import entry_source
     from fmnist_lib.provenance import describe
 
     rows = [
@@ -320,7 +361,12 @@ def _report(as_json: bool) -> str:
             "test_loss": r.test_loss,
             "best_epoch": r.best_epoch,
             "wall_time_s": r.wall_time_s,
-            **{k: v for k, v in describe(r.metrics).items() if k in ("device", "isa", "threads")},
+            **{
+                k: v
+                for k, v in describe(r.metrics).items()
+                if k in ("device", "isa", "threads", "precision")
+            },
+            "source": entry_source(r.folder),
             "cache_folder": str(r.folder),
         }
         for r in _cached_runs()
@@ -334,16 +380,62 @@ def _report(as_json: bool) -> str:
     return pd.DataFrame(rows).to_string(index=False, float_format="%.4f")
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """`train --verify KEY`: retrain a cached run, print the comparison as JSON; 1 if it differs."""
+    from fmnist_lib import bundles
+
+    _import_quietly("fmnist_lib.training")
+    with contextlib.redirect_stdout(sys.stderr):
+        record = bundles.verify_run(args.verify, data_dir=args.data_dir)
+    print(json.dumps(record))
+    return 0 if record["passed"] else 1
+
+
+def _runs_export(args: argparse.Namespace) -> None:
+    """`runs export OUT [--keys FILE]`: one line per entry on stderr, the bundle on stdout."""
+    from fmnist_lib import bundles
+
+    keys = None if args.keys is None else bundles.read_keys(args.keys)
+    _import_quietly("fmnist_lib.training")
+    say = functools.partial(print, file=sys.stderr, flush=True)
+    out = bundles.export_bundle(args.out, keys, report=say)
+    size = out.stat().st_size / 1e6
+    print(f"exported to {out} ({size:.1f} MB, sha256 {bundles.file_sha256(out)})")
+
+
+def _runs_import(args: argparse.Namespace) -> None:
+    """`runs import SOURCE [--sha256 HEX]`: one line per entry on stderr, a summary on stdout."""
+    from fmnist_lib import bundles
+
+    bundles.check_source(args.source, args.sha256)  # a wrong path fails before TensorFlow loads
+    _import_quietly("fmnist_lib.training")
+    say = functools.partial(print, file=sys.stderr, flush=True)
+    outcomes = bundles.import_bundle(
+        args.source, sha256=args.sha256, data_dir=args.data_dir, report=say
+    )
+    new = sum(outcome.status == "imported" for outcome in outcomes)
+    print(
+        f"imported {new} of {len(outcomes)} entries from {args.source} into {results_dir()} "
+        f"({len(outcomes) - new} already cached)"
+    )
+
+
 def _bench(quick: bool, as_json: bool) -> str:
     bench = _import_quietly("fmnist_lib.bench")
     result = bench.bench(**(bench.QUICK if quick else bench.FULL))
     return json.dumps(result) if as_json else bench.format_table(result)
 
 
+def _book_configs(shard: tuple[int, int] | None = None) -> list:
+    """Every run and baseline the book uses, or those of shard (K, N) only (`shards.shard`)."""
+    configs = _import_quietly("fmnist_lib.experiments").book_configs()
+    return configs if shard is None else shards.shard(configs, *shard)
+
+
 def _prepare(args: argparse.Namespace) -> "SweepSummary":
-    experiments = _import_quietly("fmnist_lib.experiments")
     sweep = _import_quietly("fmnist_lib.sweep")
-    summary = sweep.run_many(experiments.book_configs(), **_cluster_options(args))
+    configs = _book_configs(getattr(args, "shard", None))  # `book` has no --shard
+    summary = sweep.run_many(configs, **_cluster_options(args))
     print(
         "prepared: " + ", ".join(f"{o.label} {_outcome(o)}" for o in summary.outcomes), flush=True
     )
@@ -357,11 +449,29 @@ def _outcome(outcome: "Outcome") -> str:
     return "cached" if outcome.status == "cached" else f"trained in {outcome.seconds:.0f} s"
 
 
-def _cache_keys() -> list[str]:
-    """The cache keys of every run and baseline `prepare` trains, in its order; trains nothing."""
-    experiments = _import_quietly("fmnist_lib.experiments")
+def _cache_keys(shard: tuple[int, int] | None = None) -> list[str]:
+    """The cache keys of every run and baseline `prepare` trains (of one shard), in its order;
+    trains nothing."""
     sweep = _import_quietly("fmnist_lib.sweep")
-    return [sweep.entry_key(config) for config in experiments.book_configs()]
+    return [sweep.entry_key(config) for config in _book_configs(shard)]
+
+
+def _plan(args: argparse.Namespace) -> str:
+    """`prepare --plan N`: each shard's runs and estimated minutes, as a table."""
+    workers = args.workers or shards.RUNNER_WORKERS
+    threads = args.threads or shards.RUNNER_THREADS
+    rows = shards.plan(_book_configs(), args.plan, workers=workers, threads=threads)
+    lines = [
+        f"{args.plan} shards, each {workers} worker(s) x {threads} thread(s), estimated from "
+        f"shards.RUNNER_COSTS (assumed efficiency {shards.ASSUMED_EFFICIENCY} above 1 thread)",
+        f"{'shard':>6} {'runs':>5} {'core-min':>9} {'wall-min':>9} {'longest-run-min':>16}",
+    ]
+    lines += [
+        f"{row['shard']:>6} {row['runs']:>5} {row['core_minutes']:>9.1f} "
+        f"{row['wall_minutes']:>9.1f} {row['longest_run_minutes']:>16.1f}"
+        for row in rows
+    ]
+    return "\n".join(lines)
 
 
 def _book(args: argparse.Namespace) -> int:
@@ -441,6 +551,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(locate_fashion_mnist(args.data_dir, download=not args.no_download))
         elif args.command == "browser":
             print(find_chromium())
+        elif args.command == "train" and args.verify:
+            if args.model:
+                parser.error("train --verify KEY retrains a cached run; give it without a model")
+            return _verify(args)
+        elif args.command == "train" and args.model is None:
+            parser.error("train needs a model (one of: seed-mlp, seed-cnn, ...) or --verify KEY")
         elif args.command == "train" and args.seeds:
             return _train_seeds(args)
         elif args.command == "train":
@@ -449,10 +565,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_report(args.json))
         elif args.command == "bench":
             print(_bench(args.quick, args.json))
+        elif args.command == "prepare" and args.plan:
+            if args.keys or args.shard:
+                parser.error("--plan estimates every shard; give it without --keys and --shard")
+            print(_plan(args))
         elif args.command == "prepare" and args.keys:
-            print("\n".join(_cache_keys()))
+            print("\n".join(_cache_keys(args.shard)))
         elif args.command == "prepare":
             return 1 if _prepare(args).failures else 0
+        elif args.command == "runs" and args.runs_command == "export":
+            _runs_export(args)
+        elif args.command == "runs" and args.runs_command == "costs":
+            print(json.dumps(shards.costs_from_cache(results_dir()), indent=2))
+        elif args.command == "runs":
+            _runs_import(args)
         elif args.command == "execute":
             return _execute(args, parser.prog)
         elif args.command == "sweep":

@@ -129,11 +129,14 @@ def test_report_lists_cached_runs_as_json_with_the_documented_keys(tiny_run):
         "device",
         "isa",
         "threads",
+        "precision",
+        "source",
         "cache_folder",
     }
     assert (row["model"], row["seed"], row["epochs"]) == ("seed-mlp", 0, 1)
     assert "not recorded" not in (row["device"], row["isa"], row["threads"])
     assert row["threads"].endswith("inter-op")
+    assert (row["precision"], row["source"]) == ("float32", "trained here")
     assert row["cache_folder"] == json.loads(trained.stdout)["cache_folder"]
     table = run_cli("report", env=env)
     assert "seed-mlp" in table.stdout and "test_accuracy" in table.stdout

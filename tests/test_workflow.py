@@ -1,9 +1,13 @@
 """The GitHub Actions workflow: actionlint passes it, and it does what the README says.
 
-Every push runs `make test`; a tag v* or a manual run also builds the book with the training
-cache restored by the keys of `prepare --keys`, and deploys it to GitHub Pages.
+Every push runs `make test`; a tag v* or a manual run also trains the book's runs in
+`shards.WORKFLOW_SHARDS` jobs (each `prepare --shard K/N`, its cache restored by that shard's
+keys, its runs exported as a bundle), then one job imports every bundle, builds the book, bundles
+all the runs as runs.tar.gz and deploys the book to GitHub Pages; a tag also gets runs.tar.gz as
+a release asset.
 """
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,8 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fmnist_lib import shards
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
+README = ROOT / "README.md"
 
 
 def actionlint() -> Path:
@@ -64,6 +71,11 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path):
     assert "runs_on" in process.stdout
 
 
+def step_index(steps: list[dict], fragment: str) -> int:
+    """The index of the first step whose `run:` script contains `fragment`."""
+    return next(i for i, step in enumerate(steps) if fragment in step.get("run", ""))
+
+
 def test_every_push_runs_make_test_and_a_tag_or_a_manual_run_publishes():
     workflow = load()
     assert set(workflow["on"]) == {"push", "workflow_dispatch"}
@@ -71,24 +83,82 @@ def test_every_push_runs_make_test_and_a_tag_or_a_manual_run_publishes():
     jobs = workflow["jobs"]
     assert "if" not in jobs["test"]
     assert "make test" in runs(jobs["test"])
-    condition = jobs["book"]["if"]
+    condition = jobs["train"]["if"]
     assert "refs/tags/v" in condition and "workflow_dispatch" in condition
-    assert jobs["book"]["needs"] == "test"
+    assert jobs["train"]["needs"] == "test"
+    assert jobs["book"]["needs"] == "train"  # skipped with the shards when they are
     assert jobs["deploy"]["needs"] == "book"
+    assert jobs["release"]["needs"] == "book"
 
 
-def test_the_book_job_restores_the_training_cache_keyed_on_prepare_keys():
-    steps = load()["jobs"]["book"]["steps"]
-    keys = next(i for i, step in enumerate(steps) if "prepare --keys >" in step.get("run", ""))
-    keys_file = steps[keys]["run"].split("prepare --keys >")[1].split()[0]
+def test_the_matrix_has_one_job_per_shard_of_the_shards_module_and_the_readme():
+    train = load()["jobs"]["train"]
+    n = shards.WORKFLOW_SHARDS
+    assert train["strategy"]["matrix"] == {"shard": list(range(1, n + 1))}
+    assert train["strategy"]["fail-fast"] is False
+    assert train["env"]["SHARD"] == "${{ matrix.shard }}/${{ strategy.job-total }}"
+    readme = README.read_text(encoding="utf-8")
+    assert f"{n} shards" in readme and "prepare --shard K/N" in readme
+
+
+def test_every_shard_restores_its_cache_trains_its_part_and_uploads_it_as_a_bundle():
+    train = load()["jobs"]["train"]
+    steps = train["steps"]
+    keys = step_index(steps, 'prepare --keys --shard "$SHARD" >')
+    keys_file = steps[keys]["run"].split('prepare --keys --shard "$SHARD" >')[1].split()[0]
     cache = next(
         i
         for i, step in enumerate(steps)
         if step.get("uses", "").startswith("actions/cache@") and step["with"]["path"] == "results"
     )
     assert f"hashFiles('{keys_file}')" in steps[cache]["with"]["key"]
+    assert "${{ matrix.shard }}" in steps[cache]["with"]["key"]
+    trains = step_index(steps, 'prepare --shard "$SHARD"')
+    command = steps[trains]["run"]
+    assert f"--workers {shards.RUNNER_WORKERS} --threads" in command
+    bundle = step_index(steps, "runs export")
+    export = shlex.split(steps[bundle]["run"])
+    assert export[export.index("--keys") + 1] == keys_file
+    out = export[export.index("export") + 1]
+    (upload,) = steps_using(train, "actions/upload-artifact")
+    assert upload["with"]["path"] == out
+    assert "${{ matrix.shard }}" in upload["with"]["name"]
+    assert keys < cache < trains < bundle < steps.index(upload)
+
+
+def test_the_book_job_imports_every_shard_before_make_book_then_bundles_every_run():
+    jobs = load()["jobs"]
+    steps = jobs["book"]["steps"]
+    (download,) = steps_using(jobs["book"], "actions/download-artifact")
+    shard_name = jobs["train"]["steps"][-1]["with"]["name"]
+    prefix = download["with"]["pattern"].removesuffix("*")
+    assert download["with"]["pattern"].endswith("*") and shard_name.startswith(prefix)
+    assert download["with"]["merge-multiple"] is True
+    imports = step_index(steps, "fmnist_lib runs import")
+    assert download["with"]["path"] in steps[imports]["run"]
     book = next(i for i, step in enumerate(steps) if step.get("run") == "make book")
-    assert keys < cache < book, "keys, then the cache restored, then make book (which saves it)"
+    bundle = step_index(steps, "runs export _build/runs.tar.gz")
+    assert "prepare --keys >" in steps[bundle]["run"]
+    assert steps.index(download) < imports < book < bundle
+    uploads = steps_using(jobs["book"], "actions/upload-artifact")
+    assert [u["with"]["path"] for u in uploads] == ["_build/runs.tar.gz"]
+
+
+def test_only_the_release_job_writes_and_it_runs_only_on_tags():
+    workflow = load()
+    assert workflow["permissions"] == {"contents": "read"}
+    jobs = workflow["jobs"]
+    release = jobs["release"]
+    assert release["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert release["permissions"] == {"contents": "write"}
+    writers = [name for name, job in jobs.items() if job.get("permissions", {}).get("contents")]
+    assert writers == ["release"]
+    (download,) = steps_using(release, "actions/download-artifact")
+    (bundle,) = steps_using(jobs["book"], "actions/upload-artifact")
+    assert download["with"]["name"] == bundle["with"]["name"]
+    (upload,) = [step for step in release["steps"] if "gh release upload" in step.get("run", "")]
+    assert "_build/runs.tar.gz" in upload["run"]
+    assert upload["env"]["GH_TOKEN"] == "${{ github.token }}"
 
 
 def test_the_book_is_uploaded_and_deployed_to_github_pages():
