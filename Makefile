@@ -77,11 +77,8 @@ book: data
 	$(if $(RUNS),$(PY) -m fmnist_lib runs import '$(RUNS)')
 	$(PY) -m fmnist_lib book
 
-# One pytest-xdist worker per core; each test file runs whole in one worker, and the chapter
-# tests share one (tests/conftest.py). TEST_WORKERS=0 runs everything in this process.
-TEST_WORKERS ?= auto
 test: data browser
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/pytest
 
 # JupyterLab from .venv with Jupytext's contents manager: a chapter (.md) opens as a notebook on
 # a double click (Jupytext Notebook is this .venv's default viewer for Markdown and MyST) and

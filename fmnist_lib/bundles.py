@@ -630,21 +630,37 @@ def rescore_run(key: str, folder: Path, config: object, metrics: Mapping, test: 
         "test_accuracy": float((probabilities.argmax(axis=1) == y_test).mean()),
         "test_cross_entropy": cross_entropy(probabilities, y_test),
     }
-    # Before precision was recorded, a model computed in its builder's policy, which it keeps.
-    recorded = {**metrics, "precision": metrics.get("precision", training.model_precision(model))}
-    here = {
-        "isa": isa_features(read_cpuinfo()),
-        "tensorflow": _tensorflow_version(),
-        "precision": precision_here(config.model),
-    }
-    differ = kind_differences(recorded, here, RESCORE_KIND_FIELDS)
+    differ = rescore_differences(metrics, config.model, training.model_precision(model))
     mode = "cross kind" if differ else "same kind"
-    tolerance = RESCORE_CROSS_KIND if differ else RESCORE_SAME_KIND
-    _require_agreement(key, metrics, scores, tolerance, mode)
+    _require_agreement(key, metrics, scores, rescore_tolerance(differ), mode)
     return (
         f"re-scored: accuracy {scores['test_accuracy']:.4f}, cross-entropy "
         f"{scores['test_cross_entropy']:.4f}, {_mode_words(mode, differ)}"
     )
+
+
+def rescore_differences(
+    metrics: Mapping[str, object], model: str, saved_precision: str | None = None
+) -> list[str]:
+    """What differs between where a run of `model` was scored (its metrics.json) and this
+    machine, for a re-score: the CPU's vector instructions, TensorFlow and the precision.
+
+    A run cached before its precision was recorded computed in its saved model's policy
+    (`saved_precision`, when known).
+    """
+    recorded = {**metrics, "precision": metrics.get("precision", saved_precision or NOT_RECORDED)}
+    here = {
+        "isa": isa_features(read_cpuinfo()),
+        "tensorflow": _tensorflow_version(),
+        "precision": precision_here(model),
+    }
+    return kind_differences(recorded, here, RESCORE_KIND_FIELDS)
+
+
+def rescore_tolerance(differences: Sequence[str]) -> Tolerance:
+    """RESCORE_SAME_KIND when nothing differs (`rescore_differences`), else RESCORE_CROSS_KIND:
+    how far a cached model, scored again here, may be from its recorded test scores."""
+    return RESCORE_CROSS_KIND if differences else RESCORE_SAME_KIND
 
 
 def _require_agreement(

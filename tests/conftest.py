@@ -60,41 +60,13 @@ def smoke_runs(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-# The test files that share the session's executed chapters (`smoke_runs`): one xdist group.
-CHAPTER_MODULES = ("test_notebooks", "test_published_book")
-CHAPTER_GROUP = "chapters"
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the tests for pytest-xdist's `--dist loadgroup` (`make test`): each test file is a
-    group, so its module fixtures are built once, and the chapter files are one group, so the
-    chapters execute once; that group goes first, so its kernels run beside the other groups."""
-    if not config.pluginmanager.hasplugin("xdist") or not config.getoption("dist", None):
-        return
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
-    items.sort(key=lambda item: _group(item) != CHAPTER_GROUP)  # stable: the rest keep order
-
-
-def _group(item: pytest.Item) -> str:
-    """The xdist group of a test: its file's module name, or CHAPTER_GROUP for chapter files."""
-    module = getattr(getattr(item, "module", None), "__name__", item.nodeid.partition("::")[0])
-    return CHAPTER_GROUP if module in CHAPTER_MODULES else module
-
-
 @pytest.fixture(scope="session", autouse=True)
 def chapters_started_first(request: pytest.FixtureRequest) -> None:
     """Start the chapters the session needs before its first test, so that their kernels run
     beside the unit tests rather than after them (a session without chapter tests starts none).
-
-    Under pytest-xdist every worker collects every test, so a worker starts the chapters only
-    when it is given their group (the `smoke_runs` fixture does that on its first use).
     """
     from test_notebooks import chapters_to_execute
 
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return
     if chapters_to_execute(request.session.items):
         smoke_runs = request.getfixturevalue("smoke_runs")
         smoke_runs.start(smoke_runs.wanted)

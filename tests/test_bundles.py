@@ -371,7 +371,7 @@ def test_an_entry_from_another_cpu_kind_is_held_to_the_cross_kind_tolerance(
     [("extraction", KeyboardInterrupt), ("moves", KeyboardInterrupt), ("moves", OSError)],
 )
 def test_an_interrupted_import_leaves_only_complete_entries(
-    stage, error, published, results, monkeypatch, capsys
+    stage, error, published, results, monkeypatch, capsys, tmp_path
 ):
     name = "_copy_hashing" if stage == "extraction" else "move_entry"
     original, calls = getattr(bundles, name), []
@@ -383,12 +383,14 @@ def test_an_interrupted_import_leaves_only_complete_entries(
         return original(*args)
 
     monkeypatch.setattr(bundles, name, fail_after_the_first)
-    leftovers = set(Path(tempfile.gettempdir()).glob("fmnist-bundle-*"))
+    scratch = tmp_path / "tmp"  # a temporary folder of its own: nothing else writes there
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     status, _, stderr = run_cli(capsys, "runs", "import", published.archive)
     assert status == (130 if error is KeyboardInterrupt else 2)
     assert len(stderr.strip().splitlines()) == 1 + (stage == "moves")  # the first entry's line
     assert "Traceback" not in stderr
-    assert set(Path(tempfile.gettempdir()).glob("fmnist-bundle-*")) == leftovers
+    assert list(scratch.iterdir()) == []
     if stage == "extraction":
         assert not results.exists()
         return
@@ -441,6 +443,24 @@ def test_the_rescore_tolerances_in_test_images(correct):
         assert out_of_tolerance(recorded, moved[20], RESCORE_CROSS_KIND) == []
         assert out_of_tolerance(recorded, moved[21], RESCORE_CROSS_KIND) == ["test_accuracy"]
     assert out_of_tolerance(recorded, {"test_accuracy": correct / N_TEST}, RESCORE_SAME_KIND) == []
+
+
+def test_a_rescore_is_same_kind_only_where_cpu_tensorflow_and_precision_all_match():
+    import tensorflow as tf
+
+    from fmnist_lib import provenance
+
+    here = {"isa": provenance.probe()["isa"], "tensorflow": tf.__version__, "precision": "float32"}
+    assert bundles.rescore_differences(here, "seed-mlp") == []
+    assert bundles.rescore_tolerance([]) == RESCORE_SAME_KIND
+    for field, other in (("isa", ["AVX2"]), ("tensorflow", "2.0.0"), ("precision", "bfloat16")):
+        differ = bundles.rescore_differences({**here, field: other}, "seed-mlp")
+        assert len(differ) == 1 and differ[0].startswith(f"{field}: ")
+        assert bundles.rescore_tolerance(differ) == RESCORE_CROSS_KIND
+    # A run cached before its precision was recorded: the saved model's policy stands in.
+    older = {k: v for k, v in here.items() if k != "precision"}
+    assert bundles.rescore_differences(older, "seed-mlp", "float32") == []
+    assert bundles.rescore_differences(older, "seed-mlp")[0].startswith("precision: not recorded")
 
 
 def test_the_same_kind_verify_tolerance_is_bit_for_bit():
