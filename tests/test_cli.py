@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -7,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from fmnist_lib import cli
+
 # One tiny run, trained once for this module: the train and report tests read the same cache.
 TINY_RUN = ("train", "seed-mlp", "--epochs", "1", "--subset", "300", "--batch-size", "64")
 
 
-def run_cli(*args, env=None, timeout=300):
+def run_cli_process(*args, env=None, timeout=300):
     """Run `python -m fmnist_lib ARGS` in a subprocess and return the completed process."""
     return subprocess.run(
         [sys.executable, "-m", "fmnist_lib", *args],
@@ -20,6 +24,28 @@ def run_cli(*args, env=None, timeout=300):
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def run_cli(*args, env=None):
+    """Run the command line `python -m fmnist_lib ARGS` in this process, with `env` added to the
+    environment meanwhile: a CompletedProcess of its exit status, stdout and stderr.
+
+    It saves a subprocess's start-up (TensorFlow's import takes seconds); the tests that use
+    `run_cli_process` check the real entry point, `python -m fmnist_lib`.
+    """
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                status = cli.main([str(arg) for arg in args])
+            except SystemExit as exit_:  # argparse's errors and --help
+                status = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(args, status, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +65,7 @@ def assert_one_line_error(process, *fragments):
 
 
 def test_data_prints_the_folder_it_found(real_data_dir):
-    process = run_cli("data", "--no-download")
+    process = run_cli_process("data", "--no-download")
     assert process.returncode == 0, process.stderr
     assert process.stdout.strip() == str(real_data_dir)
 
@@ -92,7 +118,9 @@ def test_seeds_are_a_range_a_list_or_both(text, seeds):
 
 
 def test_train_subset_larger_than_the_training_split_exits_2(real_data_dir):
-    assert_one_line_error(run_cli("train", "seed-mlp", "--subset", "60000"), "train_subset")
+    # In a process of its own: TensorFlow's start-up log must not reach stderr either.
+    process = run_cli_process("train", "seed-mlp", "--subset", "60000")
+    assert_one_line_error(process, "train_subset")
 
 
 def test_train_prints_progress_then_one_json_line_and_caches(tiny_run):
@@ -187,7 +215,7 @@ def test_prepare_keys_prints_the_cache_key_of_every_book_run_and_trains_nothing(
     from fmnist_lib.training import run_key
 
     cache = tmp_path / "results"
-    process = run_cli("prepare", "--keys", env={"FMNIST_RESULTS_DIR": str(cache)}, timeout=120)
+    process = run_cli("prepare", "--keys", env={"FMNIST_RESULTS_DIR": str(cache)})
     assert process.returncode == 0, process.stderr
     configs = book_configs()
     expected = [baseline_key(c) if isinstance(c, BaselineConfig) else run_key(c) for c in configs]
