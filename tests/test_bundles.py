@@ -232,6 +232,20 @@ def test_a_bundle_round_trips_into_an_empty_cache_byte_for_byte(published, resul
     assert stderr.count("already cached") == 3
 
 
+def test_after_an_import_the_build_finds_every_run_of_the_bundle_cached(published, results, capsys):
+    """What `make book RUNS=...` does after importing: `run_many` (as `prepare` calls it) finds
+    the bundle's runs and baseline in the cache and trains nothing (no cluster is started)."""
+    from fmnist_lib import sweep
+
+    assert run_cli(capsys, "runs", "import", published.archive)[0] == 0
+    configs = [
+        bundles.entry_config(entry["kind"], entry["config"])
+        for entry in json.loads(members(published.archive)[bundles.MANIFEST])["entries"]
+    ]
+    summary = sweep.run_many(configs, client=object(), cache_dir=results)  # no client is used
+    assert [outcome.status for outcome in summary.outcomes] == ["cached"] * 3
+
+
 def test_report_says_a_run_trained_here_was_trained_here(published, monkeypatch, capsys):
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(published.cache))
     rows = json.loads(run_cli(capsys, "report", "--json")[1])
