@@ -61,6 +61,16 @@ def smoke_runs(
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_blas_thread() -> "Iterator[None]":
+    """BLAS on one thread in the test process: the chapters' kernels run beside the tests, and
+    OpenBLAS's waiting threads spin, which made a small logistic regression 7x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def chapters_started_first(request: pytest.FixtureRequest) -> None:
     """Start the chapters the session needs before its first test, so that their kernels run
     beside the unit tests rather than after them (a session without chapter tests starts none).
