@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -230,11 +231,13 @@ def test_cnn_runs_on_images_with_a_channel_axis(tmp_path, real_data_dir):
     assert load_model(result).input_shape == (None, 28, 28, 1)
 
 
-# Each setting of the project's loop, switched back to plain Keras one at a time.
+# Each setting of the project's loop, switched back to plain Keras one at a time. The MLP's run
+# takes the real path of `steps_per_execution`: 2,100 images are 66 batches of 32 a epoch, two
+# whole calls of 32 steps and a partial one; the CNN's 300 images fit in one partial call.
 LOOP_SETTINGS = [field.name for field in dataclasses.fields(Loop)]
 IDENTITY_RUNS = {
     "seed-mlp": RunConfig(
-        "seed-mlp", epochs=2, batch_size=32, learning_rate=1e-3, train_subset=300
+        "seed-mlp", epochs=2, batch_size=32, learning_rate=1e-3, train_subset=2100
     ),
     "seed-cnn": RunConfig(
         "seed-cnn", epochs=2, batch_size=32, learning_rate=1e-3, train_subset=300
@@ -273,6 +276,9 @@ def project_loop_entries(tmp_path_factory, real_data_dir):
 def test_the_project_loop_differs_from_plain_keras_in_every_setting():
     assert all(getattr(LOOP, name) != getattr(PLAIN_LOOP, name) for name in LOOP_SETTINGS)
     assert LOOP.steps_per_execution == 32
+    mlp = IDENTITY_RUNS["seed-mlp"]
+    calls, partial = divmod(math.ceil(mlp.train_subset / mlp.batch_size), LOOP.steps_per_execution)
+    assert calls >= 2 and partial > 0  # whole calls and a partial one, as a full run has
 
 
 @pytest.mark.parametrize("setting", LOOP_SETTINGS)
