@@ -58,6 +58,25 @@ def welch_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[st
     }
 
 
+def seeds_needed(
+    sd_a: float, sd_b: float, difference: float, level: float = 0.95, most: int = 10_000
+) -> int | None:
+    """The fewest seeds per arm for which Welch's interval (`welch_interval`: t with the
+    Welch-Satterthwaite degrees of freedom, equal arms of n) around `difference` excludes zero,
+    were the sds as given; None if no n up to `most` does, or the inputs leave it undefined."""
+    level = check_scalar(
+        level, "level", float, min_val=0.0, max_val=1.0, include_boundaries="neither"
+    )
+    va, vb = float(sd_a) ** 2, float(sd_b) ** 2
+    if not np.isfinite(va + vb + difference) or difference == 0 or va + vb == 0:
+        return None
+    for n in range(2, most + 1):
+        dof = (va + vb) ** 2 / ((va**2 + vb**2) / (n - 1))  # the n's cancel from the ratio
+        if t.ppf(0.5 + level / 2, dof) * np.sqrt((va + vb) / n) < abs(difference):
+            return n
+    return None
+
+
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson's score interval for a proportion: `successes` right out of `n` (Wilson 1927)."""
     n = check_scalar(n, "n", int, min_val=1)

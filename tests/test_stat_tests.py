@@ -93,3 +93,33 @@ def test_compare_settings_verdict_follows_the_welch_interval():
     single = compare_settings([0.91], [0.90])
     assert single["verdict"] == "undefined" and np.isnan(single["low"])
     assert single["difference"] == pytest.approx(0.01)
+
+
+def test_seeds_needed_is_the_first_n_whose_welch_interval_excludes_zero():
+    from fmnist_lib.stat_tests import seeds_needed, welch_interval
+
+    rng = np.random.default_rng(0)
+
+    def exactly(size, sd, mean):
+        """A sample of `size` with exactly this mean and sd."""
+        x = rng.standard_normal(size)
+        return (x - x.mean()) / x.std(ddof=1) * sd + mean
+
+    for sd_a, sd_b, difference in ((0.4, 0.3, 0.5), (1.0, 1.0, 0.3), (0.2, 0.6, -0.25)):
+        n = seeds_needed(sd_a, sd_b, difference)
+        # Samples with exactly these means and sds give Welch's own interval at n and at n - 1.
+        at_n, before = (
+            welch_interval(exactly(size, sd_a, difference), exactly(size, sd_b, 0.0))
+            for size in (n, n - 1)
+        )
+        assert at_n["low"] > 0 or at_n["high"] < 0
+        assert before["low"] <= 0 <= before["high"]
+    # By hand: equal sds of 1 and a difference of 1. n = 10 gives dof 18, t = 2.1009, half-width
+    # 2.1009 * sqrt(2 / 10) = 0.9396 < 1; n = 9 gives dof 16, t = 2.1199, half-width 0.9994 < 1;
+    # n = 8 gives dof 14, t = 2.1448, half-width 1.0724 > 1.
+    assert seeds_needed(1.0, 1.0, 1.0) == 9
+    # The normal approximation (1.96) would say 8: the t quantile needs one more.
+    assert int(np.ceil(1.96**2 * 2 / 1.0)) == 8
+    assert seeds_needed(0.0, 0.0, 1.0) is None and seeds_needed(1.0, 1.0, 0.0) is None
+    assert seeds_needed(1.0, 1.0, float("nan")) is None
+    assert seeds_needed(100.0, 100.0, 0.001, most=50) is None
