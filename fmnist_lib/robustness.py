@@ -87,6 +87,27 @@ TRANSFORMS: MappingProxyType[str, Callable[[np.ndarray], np.ndarray]] = MappingP
 )
 
 
+def noise_accuracies(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, sd: float, draws: int
+) -> np.ndarray:
+    """The model's accuracy on the images under each of `draws` independent draws of Gaussian
+    noise of standard deviation `sd` (`gaussian_noise` with seeds 0, 1, ...), one per draw."""
+    images = _check_images(images)
+    draws = check_scalar(draws, "draws", int, min_val=1)
+    labels = np.asarray(labels)
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    shape = (-1, *model.input_shape[1:])
+    return np.array(
+        [
+            (
+                predict_labels(model, gaussian_noise(images, sd, seed).reshape(shape)) == labels
+            ).mean()
+            for seed in range(draws)
+        ]
+    )
+
+
 def transformed_accuracies(
     model: keras.Model,
     images: np.ndarray,

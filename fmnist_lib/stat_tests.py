@@ -33,6 +33,18 @@ def prediction_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
     return float(values.mean() - half), float(values.mean() + half)
 
 
+def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Student's t interval for the mean of the distribution `values` were drawn from:
+    mean +/- t * sd / sqrt(n). Assumes independent draws of one normal distribution."""
+    values = _sample(values, "values", minimum=2)
+    level = check_scalar(
+        level, "level", float, min_val=0.0, max_val=1.0, include_boundaries="neither"
+    )
+    n = len(values)
+    half = t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / np.sqrt(n)
+    return float(values.mean() - half), float(values.mean() + half)
+
+
 def range_coverage(n: int) -> float:
     """Chance that one more draw of a continuous distribution falls inside the range of `n`."""
     n = check_scalar(n, "n", int, min_val=2)

@@ -91,3 +91,36 @@ def test_transformed_accuracies_score_the_original_and_every_transform():
     assert scored == {"original": 1.0, "mirrored": 0.0, "unchanged": 1.0}
     with pytest.raises(ValueError, match="labels"):
         robustness.transformed_accuracies(model, images, labels[:3], transforms)
+
+
+def test_noise_accuracies_score_each_draw_and_the_draws_differ():
+    import keras
+
+    # Class 1 when the image's mean brightness passes 0.5: images at 0.5 fall either way,
+    # decided by each draw's noise; images at 0.1 and 0.9 stay put under small noise.
+    inputs = keras.Input((28, 28))
+    mean = keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 2)))(inputs)
+    scores = keras.layers.Lambda(lambda m: keras.ops.stack([0.5 * keras.ops.ones_like(m), m], 1))(
+        mean
+    )
+    model = keras.Model(inputs, scores)
+    images = np.concatenate(
+        [np.full((n, 28, 28), v, np.float32) for n, v in ((20, 0.1), (20, 0.9), (60, 0.5))]
+    )
+    labels = np.array([0] * 20 + [1] * 20 + [1] * 60)
+    scored = robustness.noise_accuracies(model, images, labels, 0.05, draws=4)
+    assert scored.shape == (4,)
+    by_hand = [
+        (
+            np.asarray(model.predict(robustness.gaussian_noise(images, 0.05, s), verbose=0)).argmax(
+                1
+            )
+            == labels
+        ).mean()
+        for s in range(4)
+    ]
+    np.testing.assert_array_equal(scored, by_hand)
+    assert len(set(scored)) > 1  # each draw moves the borderline images differently
+    assert all(0.4 < a < 1.0 for a in scored)
+    with pytest.raises(ValueError, match="draws"):
+        robustness.noise_accuracies(model, images, labels, 0.05, draws=0)

@@ -123,3 +123,15 @@ def test_seeds_needed_is_the_first_n_whose_welch_interval_excludes_zero():
     assert seeds_needed(0.0, 0.0, 1.0) is None and seeds_needed(1.0, 1.0, 0.0) is None
     assert seeds_needed(1.0, 1.0, float("nan")) is None
     assert seeds_needed(100.0, 100.0, 0.001, most=50) is None
+
+
+def test_mean_interval_by_hand_and_its_coverage_in_simulation():
+    from fmnist_lib.stat_tests import mean_interval
+
+    # By hand: 1, 2, 3 have mean 2, sd 1; t(0.975, 2) = 4.302653; half-width 4.302653 / sqrt(3).
+    low, high = mean_interval(np.array([1.0, 2.0, 3.0]))
+    assert (low, high) == pytest.approx((2 - 2.484138, 2 + 2.484138), abs=1e-6)
+    # 4,000 samples of 5 normal draws: about 95% of the intervals hold the true mean of 10.
+    rng = np.random.default_rng(1)
+    held = [low <= 10 <= high for low, high in map(mean_interval, rng.normal(10, 3, (4000, 5)))]
+    assert np.mean(held) == pytest.approx(0.95, abs=0.01)
