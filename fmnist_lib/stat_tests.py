@@ -89,6 +89,43 @@ def seeds_needed(
     return None
 
 
+def seed_and_image_bootstrap(
+    correct_a: np.ndarray,
+    correct_b: np.ndarray,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Percentile bootstrap interval for mean accuracy A minus B that varies both the seeds and
+    the test images: each replicate draws the seeds (rows; seed i of A stays paired with seed i of
+    B) and the test images (columns, the same draw for both arms) with replacement.
+
+    `correct_a` and `correct_b` are (seeds, images) arrays of 1 (right) and 0 (wrong). Resampling
+    both ways at once counts each source of variation (and their interaction) somewhat more than
+    once, so the interval errs wide (Owen 2007).
+    """
+    a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
+    if a.ndim != 2 or a.shape != b.shape or min(a.shape) < 2:
+        raise ValueError(
+            f"correct_a and correct_b must be (seeds, images) arrays of one shape with at least "
+            f"2 of each, got {a.shape} and {b.shape}"
+        )
+    level = check_scalar(
+        level, "level", float, min_val=0.0, max_val=1.0, include_boundaries="neither"
+    )
+    n_boot = check_scalar(n_boot, "n_boot", int, min_val=100)
+    difference = a - b
+    n_seeds, n_images = difference.shape
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_boot)
+    for k in range(n_boot):
+        seeds = np.bincount(rng.integers(0, n_seeds, n_seeds), minlength=n_seeds)
+        images = np.bincount(rng.integers(0, n_images, n_images), minlength=n_images)
+        replicates[k] = seeds @ difference @ images / (n_seeds * n_images)
+    low, high = np.quantile(replicates, [0.5 - level / 2, 0.5 + level / 2])
+    return {"difference": float(difference.mean()), "low": float(low), "high": float(high)}
+
+
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson's score interval for a proportion: `successes` right out of `n` (Wilson 1927)."""
     n = check_scalar(n, "n", int, min_val=1)

@@ -135,3 +135,51 @@ def test_mean_interval_by_hand_and_its_coverage_in_simulation():
     rng = np.random.default_rng(1)
     held = [low <= 10 <= high for low, high in map(mean_interval, rng.normal(10, 3, (4000, 5)))]
     assert np.mean(held) == pytest.approx(0.95, abs=0.01)
+
+
+def simulated_correct(rng, n_seeds, n_images, gap, seed_sd=0.003, image_sd=1.5):
+    """(seeds, images) 0/1 arrays of two arms whose true mean accuracies differ by about `gap`:
+    each image has a difficulty shared by both arms, each run a skill of its own."""
+    difficulty = rng.normal(0, image_sd, n_images)
+    skill_a = 1.0 + gap * 8 + rng.normal(0, seed_sd * 8, (n_seeds, 1))
+    skill_b = 1.0 + rng.normal(0, seed_sd * 8, (n_seeds, 1))
+    p_a, p_b = (1 / (1 + np.exp(-(s - difficulty))) for s in (skill_a, skill_b))
+    return (rng.random(p_a.shape) < p_a).astype(int), (rng.random(p_b.shape) < p_b).astype(int)
+
+
+def test_seed_and_image_bootstrap_by_hand_and_against_the_seed_only_interval():
+    from fmnist_lib.stat_tests import seed_and_image_bootstrap
+
+    a = np.array([[1, 1, 0, 1], [1, 0, 0, 1]])
+    b = np.array([[0, 1, 0, 1], [1, 0, 0, 0]])
+    result = seed_and_image_bootstrap(a, b, n_boot=500)
+    assert result["difference"] == pytest.approx((3 + 2 - 2 - 1) / 8)  # 0.25, by hand
+    assert result["low"] <= result["difference"] <= result["high"]
+    rng = np.random.default_rng(3)
+    a, b = simulated_correct(rng, 10, 2000, gap=0.02)
+    both = seed_and_image_bootstrap(a, b, n_boot=2000)
+    # The same bootstrap over the seeds alone, on this one test set, by hand:
+    per_seed = a.mean(1) - b.mean(1)
+    draws = rng.integers(0, len(per_seed), (2000, len(per_seed)))
+    seeds_only = np.quantile(per_seed[draws].mean(1), [0.025, 0.975])
+    # The images add variation that the seed-to-seed spread on one fixed test set leaves out.
+    assert both["high"] - both["low"] > 1.2 * (seeds_only[1] - seeds_only[0])
+    assert both["low"] < per_seed.mean() < both["high"]
+    with pytest.raises(ValueError, match="one shape"):
+        seed_and_image_bootstrap(a, b[:, :10])
+
+
+def test_seed_and_image_bootstrap_covers_the_true_difference_in_simulation():
+    """Over new seeds and new test images drawn each time, the 95% interval holds the true
+    difference of the two arms' mean accuracies at least about 95% of the time."""
+    from fmnist_lib.stat_tests import seed_and_image_bootstrap
+
+    rng = np.random.default_rng(11)
+    truth_a, truth_b = simulated_correct(rng, 400, 20000, gap=0.02)
+    truth = truth_a.mean() - truth_b.mean()  # the arms' difference over many seeds and images
+    held = []
+    for _ in range(120):
+        a, b = simulated_correct(rng, 8, 400, gap=0.02)
+        result = seed_and_image_bootstrap(a, b, n_boot=300, seed=int(rng.integers(1_000_000)))
+        held.append(result["low"] <= truth <= result["high"])
+    assert np.mean(held) >= 0.9
