@@ -62,11 +62,13 @@ def welch_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[st
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else np.inf
     difference = a.mean() - b.mean()
     half = t.ppf(0.5 + level / 2, dof) * se
+    p_value = 2 * t.sf(abs(difference) / se, dof) if se > 0 else float(difference == 0)
     return {
         "difference": float(difference),
         "low": float(difference - half),
         "high": float(difference + half),
         "dof": float(dof),
+        "p_value": float(p_value),  # two-sided, of Welch's t-test of no difference
     }
 
 
@@ -168,6 +170,7 @@ def compare_settings(chosen: np.ndarray, other: np.ndarray, level: float = 0.95)
             "difference": summary["chosen_mean"] - summary["other_mean"],
             "low": np.nan,
             "high": np.nan,
+            "p_value": np.nan,
             "verdict": "undefined",
         }
     welch = welch_interval(chosen, other, level)
@@ -177,5 +180,38 @@ def compare_settings(chosen: np.ndarray, other: np.ndarray, level: float = 0.95)
         "difference": welch["difference"],
         "low": welch["low"],
         "high": welch["high"],
+        "p_value": welch["p_value"],
         "verdict": verdict,
     }
+
+
+def holm(p_values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """Holm's step-down rule for a family of tests: which nulls to reject so that the chance of
+    rejecting any true one stays at most `alpha`. NaN p-values (undefined tests) are not
+    rejected and do not count in the family."""
+    p = np.asarray(p_values, dtype=np.float64)
+    alpha = check_scalar(
+        alpha, "alpha", float, min_val=0.0, max_val=1.0, include_boundaries="neither"
+    )
+    rejected = np.zeros(p.shape, dtype=bool)
+    defined = np.flatnonzero(~np.isnan(p))
+    for rank, index in enumerate(defined[np.argsort(p[defined], kind="stable")]):
+        if p[index] > alpha / (len(defined) - rank):
+            break
+        rejected[index] = True
+    return rejected
+
+
+def holm_verdicts(
+    verdicts: list[str], p_values: np.ndarray, alpha: float = 0.05
+) -> list[str]:
+    """`compare_settings` verdicts of a family of comparisons, under Holm's rule (`holm`): a
+    "holds" or "reversed" stands only where Holm rejects its null, else it becomes "not shown";
+    "undefined" stays."""
+    if len(verdicts) != len(p_values):
+        raise ValueError(f"{len(verdicts)} verdicts but {len(p_values)} p-values")
+    rejected = holm(p_values, alpha)
+    return [
+        verdict if verdict == "undefined" or keep else "not shown"
+        for verdict, keep in zip(verdicts, rejected, strict=True)
+    ]

@@ -183,3 +183,40 @@ def test_seed_and_image_bootstrap_covers_the_true_difference_in_simulation():
         result = seed_and_image_bootstrap(a, b, n_boot=300, seed=int(rng.integers(1_000_000)))
         held.append(result["low"] <= truth <= result["high"])
     assert np.mean(held) >= 0.9
+
+
+def test_welch_p_value_is_scipys():
+    from scipy import stats
+
+    from fmnist_lib.stat_tests import welch_interval
+
+    a, b = np.array([0.88, 0.89, 0.885, 0.892]), np.array([0.90, 0.91, 0.905])
+    expected = stats.ttest_ind(a, b, equal_var=False).pvalue
+    assert welch_interval(a, b)["p_value"] == pytest.approx(expected, rel=1e-10)
+
+
+def test_holm_by_hand_and_its_family_wise_error_in_simulation():
+    from fmnist_lib.stat_tests import holm
+
+    # By hand at 0.05: 0.005 <= 0.05/4, 0.01 <= 0.05/3, then 0.03 > 0.05/2 stops the steps.
+    p = np.array([0.01, 0.04, 0.03, 0.005])
+    assert holm(p).tolist() == [True, False, False, True]
+    assert holm(np.array([0.01, np.nan, 0.02])).tolist() == [True, False, True]  # a family of 2
+    assert not holm(np.array([0.2, 0.3])).any()
+    # Four true nulls, uniform p-values: some rejection in at most about 5% of the families.
+    rng = np.random.default_rng(5)
+    families = rng.random((20_000, 4))
+    any_rejected = np.mean([holm(family).any() for family in families])
+    assert any_rejected <= 0.05 + 0.005
+
+
+def test_holm_verdicts_keep_only_what_the_family_rule_rejects():
+    from fmnist_lib.stat_tests import holm_verdicts
+
+    verdicts = ["holds", "reversed", "holds", "undefined", "not shown"]
+    p = np.array([0.001, 0.004, 0.03, np.nan, 0.6])
+    # A family of 4: 0.001 <= 0.0125, 0.004 <= 0.0167, 0.03 > 0.025 stops.
+    expected = ["holds", "reversed", "not shown", "undefined", "not shown"]
+    assert holm_verdicts(verdicts, p) == expected
+    with pytest.raises(ValueError, match="p-values"):
+        holm_verdicts(verdicts, p[:2])
