@@ -73,7 +73,7 @@ def welch_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[st
 
 
 def seeds_needed(
-    sd_a: float, sd_b: float, difference: float, level: float = 0.95, most: int = 10_000
+    sd_a: float, sd_b: float, difference: float, level: float = 0.95, most: int = 1000
 ) -> int | None:
     """The fewest seeds per arm for which Welch's interval (`welch_interval`: t with the
     Welch-Satterthwaite degrees of freedom, equal arms of n) around `difference` excludes zero,
