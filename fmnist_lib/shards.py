@@ -200,14 +200,8 @@ def shard_wall_minutes(
 ) -> list[float]:
     """Estimated training wall minutes of each of the `n` shards, each on its own machine as
     `workers` workers of `threads` threads (set-up and start-up not included)."""
-    return [
-        schedule_seconds(
-            [run_wall_seconds(estimated_cost(c, costs), threads, efficiency) for c in part],
-            workers,
-        )
-        / 60
-        for part in assign_shards(configs, costs, n)
-    ]
+    rows = plan(configs, n, workers=workers, threads=threads, costs=costs, efficiency=efficiency)
+    return [row["wall_minutes"] for row in rows]
 
 
 def plan(
@@ -220,20 +214,17 @@ def plan(
     efficiency: float = ASSUMED_EFFICIENCY,
 ) -> list[dict]:
     """One row per shard: its runs, its estimated core-minutes and wall minutes, its longest run."""
-    walls = shard_wall_minutes(
-        configs, n, workers=workers, threads=threads, costs=costs, efficiency=efficiency
-    )
     rows = []
-    for k, (part, wall) in enumerate(zip(assign_shards(configs, costs, n), walls, strict=True)):
+    for k, part in enumerate(assign_shards(configs, costs, n)):
         cores = [estimated_cost(c, costs) for c in part]
-        longest = run_wall_seconds(max(cores), threads, efficiency) / 60 if cores else 0.0
+        walls = [run_wall_seconds(core, threads, efficiency) for core in cores]
         rows.append(
             {
                 "shard": f"{k + 1}/{n}",
                 "runs": len(part),
                 "core_minutes": sum(cores) / 60,
-                "wall_minutes": wall,
-                "longest_run_minutes": longest,
+                "wall_minutes": schedule_seconds(walls, workers) / 60,
+                "longest_run_minutes": max(walls, default=0.0) / 60,
             }
         )
     return rows
