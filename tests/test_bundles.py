@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_cli import run_cli as run_in_process
 
-from fmnist_lib import bundles, cli
+from fmnist_lib import bundles
 from fmnist_lib.bundles import (
     RESCORE_CROSS_KIND,
     RESCORE_SAME_KIND,
@@ -118,11 +119,10 @@ def edit_json(content: bytes, **changes) -> bytes:
     return json.dumps({**json.loads(content), **changes}).encode()
 
 
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    """`python -m fmnist_lib ARGS` in this process: (status, stdout, stderr)."""
-    status = cli.main([str(arg) for arg in args])
-    out, err = capsys.readouterr()
-    return status, out, err
+def run_cli(*args) -> tuple[int, str, str]:
+    """`python -m fmnist_lib ARGS` in this process (test_cli's runner): (status, stdout, stderr)."""
+    process = run_in_process(*args)
+    return process.returncode, process.stdout, process.stderr
 
 
 def assert_refused(status: int, err: str, results: Path | None, *fragments: str) -> None:
@@ -190,26 +190,26 @@ def test_the_manifests_code_versions_rebuild_each_key_by_the_caches_rule(publish
 
 
 def test_export_of_chosen_keys_from_a_file_and_of_an_unknown_key(
-    published, tmp_path, monkeypatch, capsys
+    published, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(published.cache))
     keys = tmp_path / "keys.txt"
     keys.write_text(f"{published.runs[1]}\n\n")
     out = tmp_path / "one.tar.gz"
-    status, stdout, stderr = run_cli(capsys, "runs", "export", out, "--keys", keys)
+    status, stdout, stderr = run_cli("runs", "export", out, "--keys", keys)
     assert status == 0, stderr
     assert stdout.startswith(f"exported to {out}") and bundles.file_sha256(out) in stdout
     assert stderr.count("\n") == 1 and published.runs[1] in stderr
     (entry,) = json.loads(members(out)["manifest.json"])["entries"]
     assert entry["key"] == published.runs[1]
     keys.write_text("seed-mlp-0000000000000000\n")
-    status, _, stderr = run_cli(capsys, "runs", "export", tmp_path / "bad.tar.gz", "--keys", keys)
+    status, _, stderr = run_cli("runs", "export", tmp_path / "bad.tar.gz", "--keys", keys)
     assert_refused(status, stderr, None, "seed-mlp-0000000000000000")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.txt", "one.tar.gz"]
 
 
-def test_a_bundle_round_trips_into_an_empty_cache_byte_for_byte(published, results, capsys):
-    status, stdout, stderr = run_cli(capsys, "runs", "import", published.archive)
+def test_a_bundle_round_trips_into_an_empty_cache_byte_for_byte(published, results):
+    status, stdout, stderr = run_cli("runs", "import", published.archive)
     assert status == 0, stderr
     assert "imported 3 of 3 entries" in stdout
     assert len(stderr.strip().splitlines()) == 3 and "same CPU kind" in stderr
@@ -223,21 +223,21 @@ def test_a_bundle_round_trips_into_an_empty_cache_byte_for_byte(published, resul
         assert stamp["source"] == str(published.archive)
         assert stamp["archive_sha256"] == bundles.file_sha256(published.archive)
         assert stamp["imported_utc"].endswith("+00:00")
-    status, stdout, _ = run_cli(capsys, "report", "--json")
+    status, stdout, _ = run_cli("report", "--json")
     rows = json.loads(stdout)
     assert {row["source"] for row in rows} == {f"imported from {published.archive}"}
     assert {row["precision"] for row in rows} == {"float32"}
-    status, stdout, stderr = run_cli(capsys, "runs", "import", published.archive)
+    status, stdout, stderr = run_cli("runs", "import", published.archive)
     assert status == 0 and "imported 0 of 3 entries" in stdout
     assert stderr.count("already cached") == 3
 
 
-def test_after_an_import_the_build_finds_every_run_of_the_bundle_cached(published, results, capsys):
+def test_after_an_import_the_build_finds_every_run_of_the_bundle_cached(published, results):
     """What `make book RUNS=...` does after importing: `run_many` (as `prepare` calls it) finds
     the bundle's runs and baseline in the cache and trains nothing (no cluster is started)."""
     from fmnist_lib import sweep
 
-    assert run_cli(capsys, "runs", "import", published.archive)[0] == 0
+    assert run_cli("runs", "import", published.archive)[0] == 0
     configs = [
         bundles.entry_config(entry["kind"], entry["config"])
         for entry in json.loads(members(published.archive)[bundles.MANIFEST])["entries"]
@@ -246,17 +246,17 @@ def test_after_an_import_the_build_finds_every_run_of_the_bundle_cached(publishe
     assert [outcome.status for outcome in summary.outcomes] == ["cached"] * 3
 
 
-def test_report_says_a_run_trained_here_was_trained_here(published, monkeypatch, capsys):
+def test_report_says_a_run_trained_here_was_trained_here(published, monkeypatch):
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(published.cache))
-    rows = json.loads(run_cli(capsys, "report", "--json")[1])
+    rows = json.loads(run_cli("report", "--json")[1])
     assert {row["source"] for row in rows} == {"trained here"}
 
 
-def test_a_bundle_imports_over_http_checked_against_its_sha256(published, served, results, capsys):
+def test_a_bundle_imports_over_http_checked_against_its_sha256(published, served, results):
     digest = bundles.file_sha256(published.archive)
-    status, _, stderr = run_cli(capsys, "runs", "import", served, "--sha256", "0" * 64)
+    status, _, stderr = run_cli("runs", "import", served, "--sha256", "0" * 64)
     assert_refused(status, stderr, results, served, "0" * 64)
-    status, _, stderr = run_cli(capsys, "runs", "import", f"{served}#sha256={digest}")
+    status, _, stderr = run_cli("runs", "import", f"{served}#sha256={digest}")
     assert status == 0, stderr
     assert entry_names(results) == {*published.runs, published.baseline}
     stamp = json.loads((results / published.runs[0] / "imported.json").read_text())
@@ -325,20 +325,20 @@ def bad_bundle(kind: str, published: Published, folder: Path) -> tuple[str, tupl
         "missing path",
     ],
 )
-def test_a_bad_bundle_is_refused_whole_with_one_line(kind, published, results, tmp_path, capsys):
+def test_a_bad_bundle_is_refused_whole_with_one_line(kind, published, results, tmp_path):
     source, fragments = bad_bundle(kind, published, tmp_path)
-    status, _, stderr = run_cli(capsys, "runs", "import", source)
+    status, _, stderr = run_cli("runs", "import", source)
     assert_refused(status, stderr, results, *fragments)
 
 
 def test_an_entry_made_by_other_code_is_refused_naming_the_version(
-    published, results, monkeypatch, capsys
+    published, results, monkeypatch
 ):
     from fmnist_lib import training
 
     version = training.TRAINING_CODE_VERSION
     monkeypatch.setattr(training, "TRAINING_CODE_VERSION", version + 1)
-    status, _, stderr = run_cli(capsys, "runs", "import", published.archive)
+    status, _, stderr = run_cli("runs", "import", published.archive)
     expected = f"training_code_version {version + 1} here, {version} in the bundle"
     first = min(published.runs)  # the manifest lists entries by key
     assert_refused(status, stderr, results, f"entry {first}", expected)
@@ -359,7 +359,7 @@ def test_a_missing_bundle_exits_2_from_a_real_process(tmp_path):
 
 
 def test_an_entry_from_another_cpu_kind_is_held_to_the_cross_kind_tolerance(
-    published, results, tmp_path, capsys
+    published, results, tmp_path
 ):
     run = published.runs[0]
     files = members(published.archive)
@@ -369,14 +369,14 @@ def test_an_entry_from_another_cpu_kind_is_held_to_the_cross_kind_tolerance(
         files[f"{run}/metrics.json"], test_accuracy=shifted, isa=["another CPU"]
     )
     other_cpu = write_bundle(tmp_path / "other-cpu.tar.gz", files)
-    status, _, stderr = run_cli(capsys, "runs", "import", other_cpu)
+    status, _, stderr = run_cli("runs", "import", other_cpu)
     assert status == 0, stderr
     (line,) = [line for line in stderr.splitlines() if run in line]
     assert "cross kind: isa: another CPU in the entry" in line
     files[f"{run}/metrics.json"] = edit_json(files[f"{run}/metrics.json"], isa=metrics["isa"])
     same_cpu = write_bundle(tmp_path / "same-cpu.tar.gz", files)
     shutil.rmtree(results)
-    status, _, stderr = run_cli(capsys, "runs", "import", same_cpu)
+    status, _, stderr = run_cli("runs", "import", same_cpu)
     assert_refused(status, stderr, results, run, "same kind")
 
 
@@ -385,7 +385,7 @@ def test_an_entry_from_another_cpu_kind_is_held_to_the_cross_kind_tolerance(
     [("extraction", KeyboardInterrupt), ("moves", KeyboardInterrupt), ("moves", OSError)],
 )
 def test_an_interrupted_import_leaves_only_complete_entries(
-    stage, error, published, results, monkeypatch, capsys
+    stage, error, published, results, monkeypatch
 ):
     name = "_copy_hashing" if stage == "extraction" else "move_entry"
     original, calls = getattr(bundles, name), []
@@ -400,7 +400,7 @@ def test_an_interrupted_import_leaves_only_complete_entries(
     # Not a temporary folder of its own: the chapters' kernels, started from this process's
     # threads, write their connection files into the same one.
     leftovers = set(Path(tempfile.gettempdir()).glob("fmnist-bundle-*"))
-    status, _, stderr = run_cli(capsys, "runs", "import", published.archive)
+    status, _, stderr = run_cli("runs", "import", published.archive)
     assert status == (130 if error is KeyboardInterrupt else 2)
     assert len(stderr.strip().splitlines()) == 1 + (stage == "moves")  # the first entry's line
     assert "Traceback" not in stderr
@@ -415,7 +415,7 @@ def test_an_interrupted_import_leaves_only_complete_entries(
         assert "cannot move entry" in stderr and "disk full" in stderr
         return
     monkeypatch.setattr(bundles, name, original)  # not undo(): that would unset the cache too
-    status, _, stderr = run_cli(capsys, "runs", "import", published.archive)
+    status, _, stderr = run_cli("runs", "import", published.archive)
     assert status == 0 and stderr.count("already cached") == 1
     assert entry_names(results) == {*published.runs, published.baseline}
 
@@ -487,11 +487,11 @@ def test_the_same_kind_verify_tolerance_is_bit_for_bit():
 
 
 def test_train_verify_reproduces_a_run_bit_for_bit_and_reports_a_tampered_history(
-    published, tmp_path, monkeypatch, capsys
+    published, tmp_path, monkeypatch
 ):
     key = published.runs[0]
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(published.cache))
-    status, stdout, stderr = run_cli(capsys, "train", "--verify", key)
+    status, stdout, stderr = run_cli("train", "--verify", key)
     assert status == 0, stderr
     record = json.loads(stdout)
     assert (record["key"], record["mode"], record["passed"]) == (key, "same kind", True)
@@ -504,7 +504,7 @@ def test_train_verify_reproduces_a_run_bit_for_bit_and_reports_a_tampered_histor
     frame.loc[1, "val_loss"] = np.nextafter(frame.loc[1, "val_loss"], 0.0)  # one bit off
     frame.to_csv(history)
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tampered))
-    status, stdout, _ = run_cli(capsys, "train", "--verify", key)
+    status, stdout, _ = run_cli("train", "--verify", key)
     record = json.loads(stdout)
     assert status == 1 and record["passed"] is False
     assert record["mode"] == "same kind"
