@@ -1,7 +1,7 @@
 """How fast each registered model trains on this machine, and how near the arithmetic peak.
 
 `bench` measures, side by side in one run, for each of the report's models
-(`models.report_model_names()`, not the tuning variants) at its registry batch size: the
+(`registry.report_model_names()`, not the tuning variants) at its registry batch size: the
 samples per second of an epoch as `training` runs it (training on `n_images` images, then
 scoring the whole validation split, with its callbacks), with plain Keras settings
 (`training.PLAIN_LOOP`) and with the project's loop (`training.LOOP`), both through the same
@@ -36,11 +36,11 @@ from pathlib import Path
 import keras
 import pandas as pd
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from fmnist_lib import training
-from fmnist_lib.models import get_model_spec, report_model_names
+from fmnist_lib.models import build_model
 from fmnist_lib.provenance import describe, probe
+from fmnist_lib.registry import get_model_spec, report_model_names
 from fmnist_lib.sweep import tensorflow_threads, thread_environment
 from fmnist_lib.validation import check_scalar
 
@@ -112,9 +112,8 @@ def profiled_flops(model: keras.Model) -> tuple[list[int], int]:
     """TensorFlow's own FLOP count of a one-image forward pass: the FLOPs of each MatMul and
     Conv2D op in graph order, and of every op (BatchNorm, bias, pooling, softmax too)."""
     spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
-    graph = convert_variables_to_constants_v2(
-        tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    ).graph
+    traced = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    graph = frozen_graph(traced)
     profiler = tf.compat.v1.profiler
     options = profiler.ProfileOptionBuilder(
         profiler.ProfileOptionBuilder.float_operation()
@@ -142,6 +141,26 @@ def profiled_flops(model: keras.Model) -> tuple[list[int], int]:
     return products, int(info.total_float_ops)
 
 
+def frozen_graph(function: "tf.types.experimental.ConcreteFunction") -> tf.Graph:
+    """The graph of a traced function with its variables folded in as constants, as the profiler
+    needs it.
+
+    TensorFlow has no public API for this in TF2, so this is the package's one import from
+    `tensorflow.python`; tests/test_bench.py fails with this message if a release moves it.
+    """
+    try:
+        from tensorflow.python.framework.convert_to_constants import (
+            convert_variables_to_constants_v2,
+        )
+    except ImportError as error:
+        raise RuntimeError(
+            f"bench.frozen_graph needs convert_variables_to_constants_v2 from TensorFlow's private "
+            f"tensorflow.python.framework.convert_to_constants, which TensorFlow "
+            f"{tf.__version__} does not have ({error})"
+        ) from error
+    return convert_variables_to_constants_v2(function).graph
+
+
 def matmul_peak(size: int = FULL["matmul_size"], repeats: int = 5) -> float:
     """GFLOP/s of the fastest of `repeats` float32 `size` x `size` matmuls, after a warm-up."""
     size = check_scalar(size, "size", int, min_val=1)
@@ -161,7 +180,7 @@ def epoch_seconds(model: keras.Model, config: training.RunConfig, data: dict) ->
     """Wall time of one epoch of `training.fit`: training, then validation and its callbacks."""
     with tempfile.TemporaryDirectory() as folder:
         one_epoch = dataclasses.replace(config, epochs=1)
-        history, _ = training.fit(model, one_epoch, data, Path(folder) / "best.weights.h5")
+        history, _, _ = training.fit(model, one_epoch, data, Path(folder) / "best.weights.h5")
     return float(history["time_s"].iloc[0])
 
 
@@ -242,7 +261,7 @@ def bench_model(
 ) -> dict:
     """One model's row: plain `fit` against the project's loop, in samples/s and share of peak."""
     config = training.default_config(name, train_subset=n_images)
-    model = get_model_spec(name).build()
+    model = build_model(get_model_spec(name))
     data = training.prepare_data(config, tuple(model.input_shape[1:]), data_dir)
     flops = training_flops(model)
     plain, loop = compare_loops(config, data, rounds)

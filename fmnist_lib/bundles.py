@@ -168,7 +168,7 @@ def entry_key(config: object) -> str:
 def code_identity(config: object) -> dict[str, object]:
     """What, beside the config, makes its cache key with this code: the code version, the builder
     source hash and the version of the numerical library (`cache.entry_key`'s rule)."""
-    from fmnist_lib import baselines, models, training
+    from fmnist_lib import baselines, models, registry, training
 
     if isinstance(config, baselines.BaselineConfig):
         import sklearn
@@ -180,10 +180,10 @@ def code_identity(config: object) -> dict[str, object]:
         }
     import keras
 
-    spec = models.get_model_spec(config.model)
+    spec = registry.get_model_spec(config.model)
     return {
         "training_code_version": training.TRAINING_CODE_VERSION,
-        "builder_source": source_hash(spec.build, *spec.parts),
+        "builder_source": source_hash(*models.builder_code(spec)),
         "keras": keras.__version__,
     }
 
@@ -617,7 +617,7 @@ def rescore_run(key: str, folder: Path, config: object, metrics: Mapping, test: 
 
     from fmnist_lib import training
     from fmnist_lib.data import to_float
-    from fmnist_lib.evaluation import cross_entropy
+    from fmnist_lib.evaluation import EVALUATION_BATCH, cross_entropy
 
     try:
         model = keras.models.load_model(folder / "model.keras", compile=False)
@@ -625,7 +625,9 @@ def rescore_run(key: str, folder: Path, config: object, metrics: Mapping, test: 
         raise BundleError(f"entry {key}: model.keras does not load ({error})") from None
     x_test, y_test = test
     x = to_float(x_test).reshape((-1, *model.input_shape[1:]))
-    probabilities = np.asarray(model.predict(x, batch_size=512, verbose=0), dtype=np.float32)
+    probabilities = np.asarray(
+        model.predict(x, batch_size=EVALUATION_BATCH, verbose=0), dtype=np.float32
+    )
     scores = {
         "test_accuracy": float((probabilities.argmax(axis=1) == y_test).mean()),
         "test_cross_entropy": cross_entropy(probabilities, y_test),
@@ -686,11 +688,11 @@ def _mode_words(mode: str, differ: Sequence[str]) -> str:
 
 def precision_here(model: str) -> str:
     """The precision a run of the registered `model` trains in on this machine."""
-    from fmnist_lib import models, training
     from fmnist_lib.precision import machine_precision
+    from fmnist_lib.registry import get_model_spec
 
-    built = training.model_precision(models.get_model_spec(model).build())
-    return "float32" if built == "float32" else machine_precision()
+    registered = get_model_spec(model).precision
+    return "float32" if registered == "float32" else machine_precision()
 
 
 def _tensorflow_version() -> str:

@@ -7,7 +7,7 @@ Every entry is named by `entry_key`, and one rule says when that name changes. I
 1. the config, field by field;
 2. the source code of the functions that build what is trained or fitted (a model builder,
    `make_classifier`), so editing an architecture changes the key by itself;
-3. a version number bumped by hand when the code around them would now give other numbers
+3. a version number bumped by hand whenever a change to the code around them changes the numbers
    (the training loop, the optimizer, the evaluation): a source hash of that code would also
    change with every comment, while a number changes exactly when the results do;
 4. the version of the library that does the numerics (Keras, scikit-learn).

@@ -4,8 +4,11 @@ A chapter is a Jupytext MyST notebook `notebooks/<name>.md` listed in `_toc.yml`
 the book runs it: converted to `.ipynb` by jupytext, executed by papermill with the `python3`
 kernel from `notebooks/`. Before anything runs, the parameter names are checked against
 papermill's own `inspect_notebook` (papermill only warns about an unknown name, so a typo such
-as `epoch` for `epochs` would silently run with the default). Values are checked by the chapter
-itself, in the cell after its parameters, with a `ParameterError` that names the parameter.
+as `epoch` for `epochs` would silently run with the default), and so are the values, against
+the chapter's declarations in `fmnist_lib.chapter_params`: a bad one is a `ParameterError` that
+names the parameter, its bounds and its meaning before any kernel starts. The chapter checks
+them again, against the same declarations, in the cell after its parameters (a run by papermill
+or Jupyter alone).
 
 A sweep runs a chapter once per combination of values on Dask workers (each combination is one
 task that returns the executed notebook, so the workers need the project but no shared folder
@@ -28,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from fmnist_lib import chapter_params
 
 if TYPE_CHECKING:  # nbformat takes seconds to import; the command line's --help need not wait
     import nbformat
@@ -225,9 +230,11 @@ def execute_chapter(
     output: Path | None = None,
     report: Callable[[str], None] = print,
 ) -> tuple[Path, Execution]:
-    """Check the names, run the chapter here (no cluster) and write its notebook; return both."""
+    """Check the names and values, run the chapter here (no cluster) and write its notebook;
+    return both."""
     notebook = notebook_of(chapter)
     check_parameter_names(chapter, parameters, notebook)
+    chapter_params.check_parameters(chapter, parameters)
     report(f"executing {chapter} with {describe(parameters)}")
     execution = execute_notebook(notebook, parameters)
     path = save_execution(execution, default_output(chapter) if output is None else output)
@@ -350,7 +357,8 @@ class SweepPlan:
 def plan_sweep(
     chapter: str, grid: Mapping[str, list[object]], out: Path | None = None
 ) -> SweepPlan:
-    """Check a sweep without running anything: chapter and names known, values given, `out` new.
+    """Check a sweep without running anything: chapter and names known, values given and each
+    within its declaration (`chapter_params`), `out` new.
 
     The notebooks will be `out/<chapter>-N.ipynb` in the order of `combinations(grid)`, and the
     table `out/sweep.csv`; `out` defaults to `default_sweep_folder(chapter)`.
@@ -362,6 +370,9 @@ def plan_sweep(
     empty = [name for name, values in grid.items() if not values]
     if empty:
         raise ValueError(f"no values given for {', '.join(empty)}")
+    for name, values in grid.items():
+        for value in values:
+            chapter_params.check_parameters(chapter, {name: value})
     out = default_sweep_folder(chapter) if out is None else Path(out)
     _check_empty_folder(out)
     combos = combinations(grid)

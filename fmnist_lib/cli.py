@@ -14,7 +14,8 @@ and then builds the book; `train MODEL --seeds 0-9`, `prepare` and `book` train 
 `fmnist_lib.sweep` on a Dask cluster (`--scheduler`, else `$FMNIST_SCHEDULER`, else a local
 one); `execute CHAPTER -p NAME VALUE` runs one chapter with papermill parameters and
 `sweep CHAPTER -p NAME V1,V2` runs it once per combination of values, both rejecting unknown
-parameter names before anything runs.
+parameter names and values outside a parameter's declared bounds before anything runs
+(`execute CHAPTER --help` lists the chapter's parameters, their meaning and bounds).
 Bad arguments, data and browser problems and refused bundles exit with status 2 and a one-line
 message, never a traceback; a run that fails in `train --seeds`, `prepare` or `book`, or a
 `train --verify` that does not reproduce, makes the status 1.
@@ -34,7 +35,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from fmnist_lib import chapters, shards
+from fmnist_lib import chapter_params, chapters, registry, shards
 from fmnist_lib.browser import BrowserError, find_chromium
 from fmnist_lib.cache import results_dir
 from fmnist_lib.data import DataError, locate_fashion_mnist
@@ -42,25 +43,6 @@ from fmnist_lib.data import DataError, locate_fashion_mnist
 if TYPE_CHECKING:
     from fmnist_lib.sweep import Outcome, SweepSummary
     from fmnist_lib.training import RunConfig, RunResult
-
-# A light copy of `models.MODELS`'s names, so that `--help` and argument errors answer without
-# importing TensorFlow (seconds); tests/test_models.py checks that it equals the registry.
-MODEL_NAMES = (
-    "seed-mlp",
-    "seed-cnn",
-    "mlp-equal-widths",
-    "mlp-l2-1e-4",
-    "cnn-constant-filters",
-    "modern-cnn",
-    "modern-cnn-no-batchnorm",
-    "modern-cnn-no-dropout",
-    "modern-cnn-no-shift",
-    "modern-cnn-no-flip",
-    "modern-cnn-erasing",
-    "modern-cnn-no-smoothing",
-    "modern-cnn-constant-lr",
-)
-
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are a single line on stderr and exit status 2."""
@@ -141,9 +123,35 @@ class _ChapterValues(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+class _ChapterHelp(argparse.Action):
+    """-h/--help after a chapter: the command's help, then the chapter's parameters with their
+    meaning and bounds, as `fmnist_lib.chapter_params` declares them."""
+
+    def __init__(self, option_strings, dest, help=None):  # type: ignore[no-untyped-def]
+        super().__init__(
+            option_strings, argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS, help=help
+        )
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        chapter = getattr(namespace, "chapter", None)
+        if chapter is None:
+            listing = f"to list a chapter's parameters: {parser.prog} CHAPTER --help"
+        else:
+            try:
+                listing = chapter_params.describe_chapter(chapter)
+            except ValueError as error:
+                parser.error(str(error))
+        print(f"{parser.format_help()}\n{listing}")
+        parser.exit()
+
+
 def _add_chapter_arguments(parser: argparse.ArgumentParser, sweep: bool) -> None:
-    """The chapter and its `-p`/`-y` parameters (several comma-separated values in a sweep)."""
+    """The chapter, its `-p`/`-y` parameters (several comma-separated values in a sweep) and a
+    --help that lists the chapter's parameters (the parser is made with add_help=False)."""
     parser.add_argument("chapter", help="a chapter of _toc.yml, e.g. experiment_cnn")
+    parser.add_argument(
+        "-h", "--help", action=_ChapterHelp, help="this help; after CHAPTER, its parameters too"
+    )
     parse_p = chapters.parse_values if sweep else lambda text: [chapters.parse_value(text)]
     parser.add_argument(
         "-p",
@@ -175,15 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     data = commands.add_parser("data", help="find or fetch Fashion-MNIST and print its folder")
+    data.set_defaults(func=_data_command)
     data.add_argument("--data-dir", help="use only this folder (else $FMNIST_DATA_DIR, ...)")
     data.add_argument(
         "--no-download", action="store_true", help="only look for the files; never download"
     )
 
-    commands.add_parser("browser", help="find Chromium for the published-book tests; print it")
+    browser = commands.add_parser(
+        "browser", help="find Chromium for the published-book tests; print it"
+    )
+    browser.set_defaults(func=_browser_command)
 
     train = commands.add_parser("train", help="train a registered model (cached) and report")
-    train.add_argument("model", nargs="?", choices=MODEL_NAMES, help="registry name of the model")
+    train.set_defaults(func=_train_command)
+    train.add_argument(
+        "model", nargs="?", choices=tuple(registry.MODELS), help="registry name of the model"
+    )
     train.add_argument(
         "--verify", metavar="KEY", help="retrain the cached run KEY and compare (no model then)"
     )
@@ -201,28 +216,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_arguments(train)
 
     report = commands.add_parser("report", help="list the cached training runs")
+    report.set_defaults(func=_report_command)
     report.add_argument("--json", action="store_true", help="a JSON list instead of a table")
 
     runs = commands.add_parser("runs", help="export cached runs as a bundle, or import one")
     bundle = runs.add_subparsers(dest="runs_command", required=True, parser_class=_Parser)
     export = bundle.add_parser("export", help="write cached runs into one .tar.gz bundle")
+    export.set_defaults(func=_runs_export)
     export.add_argument("out", help="the bundle to write, e.g. runs.tar.gz")
     export.add_argument(
         "--keys", metavar="FILE", help="only these cache keys, one a line (- for stdin)"
     )
     import_ = bundle.add_parser("import", help="check a bundle, then add its runs to the cache")
+    import_.set_defaults(func=_runs_import)
     import_.add_argument("source", help="a bundle's path, or its https URL")
     import_.add_argument("--sha256", type=_sha256, help="the bundle's expected SHA-256")
     import_.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
-    bundle.add_parser(
+    costs = bundle.add_parser(
         "costs", help="core-seconds per image-epoch of each model's cached runs, as JSON"
     )
+    costs.set_defaults(func=_runs_costs)
 
     bench = commands.add_parser("bench", help="time plain fit against the project's loop here")
+    bench.set_defaults(func=_bench_command)
     bench.add_argument("--quick", action="store_true", help="a few hundred images: seconds")
     bench.add_argument("--json", action="store_true", help="a JSON object instead of a table")
 
     prepare = commands.add_parser("prepare", help="train every run and baseline the book uses")
+    prepare.set_defaults(func=_prepare_command)
     prepare.add_argument(
         "--keys", action="store_true", help="only print their cache keys, one a line; no training"
     )
@@ -239,16 +260,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the estimated time of each of N shards on --workers x --threads; no training",
     )
     book = commands.add_parser("book", help="prepare, then build the book into _build/html")
+    book.set_defaults(func=_book)
     book.add_argument("--root", default=".", help="the book's folder (default: .)")
     for trains in (prepare, book):
         _add_cluster_arguments(trains)
 
-    execute = commands.add_parser("execute", help="run one chapter here with papermill values")
+    execute = commands.add_parser(
+        "execute", help="run one chapter here with papermill values", add_help=False
+    )
+    execute.set_defaults(func=_execute)
     _add_chapter_arguments(execute, sweep=False)
     execute.add_argument(
         "-o", "--output", help="the executed notebook (default: _build/executed/CHAPTER.ipynb)"
     )
-    sweep = commands.add_parser("sweep", help="run a chapter once per combination of values")
+    sweep = commands.add_parser(
+        "sweep", help="run a chapter once per combination of values", add_help=False
+    )
+    sweep.set_defaults(func=_sweep)
     _add_chapter_arguments(sweep, sweep=True)
     sweep.add_argument("--out", help="folder for the notebooks and sweep.csv (a new one)")
     _add_cluster_arguments(sweep)
@@ -271,6 +299,32 @@ def _import_quietly(name: str) -> ModuleType:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _data_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`data`: print the folder holding Fashion-MNIST, found or fetched."""
+    print(locate_fashion_mnist(args.data_dir, download=not args.no_download))
+    return 0
+
+
+def _browser_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`browser`: print the Chromium that the published-book tests drive."""
+    print(find_chromium())
+    return 0
+
+
+def _train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`train`: one run, one run per seed (`--seeds`), or a cached run retrained (`--verify`)."""
+    if args.verify:
+        if args.model:
+            parser.error("train --verify KEY retrains a cached run; give it without a model")
+        return _verify(args)
+    if args.model is None:
+        parser.error("train needs a model (one of: seed-mlp, seed-cnn, ...) or --verify KEY")
+    if args.seeds:
+        return _train_seeds(args)
+    print(json.dumps(_train(args)))
+    return 0
 
 
 def _train_config(args: argparse.Namespace, seed: int) -> "RunConfig":
@@ -346,6 +400,12 @@ def _cached_runs() -> list:
     return _import_quietly("fmnist_lib.training").list_runs()
 
 
+def _report_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`report`: the cached runs as a table, or as JSON."""
+    print(_report(args.json))
+    return 0
+
+
 def _report(as_json: bool) -> str:
     from fmnist_lib.bundles import entry_source
     from fmnist_lib.provenance import describe
@@ -391,7 +451,7 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if record["passed"] else 1
 
 
-def _runs_export(args: argparse.Namespace) -> None:
+def _runs_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """`runs export OUT [--keys FILE]`: one line per entry on stderr, the bundle on stdout."""
     from fmnist_lib import bundles
 
@@ -401,9 +461,10 @@ def _runs_export(args: argparse.Namespace) -> None:
     out = bundles.export_bundle(args.out, keys, report=say)
     size = out.stat().st_size / 1e6
     print(f"exported to {out} ({size:.1f} MB, sha256 {bundles.file_sha256(out)})")
+    return 0
 
 
-def _runs_import(args: argparse.Namespace) -> None:
+def _runs_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """`runs import SOURCE [--sha256 HEX]`: one line per entry on stderr, a summary on stdout."""
     from fmnist_lib import bundles
 
@@ -418,6 +479,19 @@ def _runs_import(args: argparse.Namespace) -> None:
         f"imported {new} of {len(outcomes)} entries from {args.source} into {results_dir()} "
         f"({len(outcomes) - new} already cached)"
     )
+    return 0
+
+
+def _runs_costs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`runs costs`: each model's training cost from the cached runs, as JSON."""
+    print(json.dumps(shards.costs_from_cache(results_dir()), indent=2))
+    return 0
+
+
+def _bench_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`bench`: the timing table, or JSON."""
+    print(_bench(args.quick, args.json))
+    return 0
 
 
 def _bench(quick: bool, as_json: bool) -> str:
@@ -430,6 +504,19 @@ def _book_configs(shard: tuple[int, int] | None = None) -> list:
     """Every run and baseline the book uses, or those of shard (K, N) only (`shards.shard`)."""
     configs = _import_quietly("fmnist_lib.experiments").book_configs()
     return configs if shard is None else shards.shard(configs, *shard)
+
+
+def _prepare_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`prepare`: train the book's runs, or only print their keys (`--keys`) or plan (`--plan`)."""
+    if args.plan:
+        if args.keys or args.shard:
+            parser.error("--plan estimates every shard; give it without --keys and --shard")
+        print(_plan(args))
+        return 0
+    if args.keys:
+        print("\n".join(_cache_keys(args.shard)))
+        return 0
+    return 1 if _prepare(args).failures else 0
 
 
 def _prepare(args: argparse.Namespace) -> "SweepSummary":
@@ -474,7 +561,7 @@ def _plan(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def _book(args: argparse.Namespace) -> int:
+def _book(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     root = args.root
     started = time.perf_counter()
     summary = _prepare(args)
@@ -497,7 +584,7 @@ def _book(args: argparse.Namespace) -> int:
     return build.returncode
 
 
-def _execute(args: argparse.Namespace, prog: str) -> int:
+def _execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     several = [name for name, values in args.values.items() if len(values) > 1]
     if several:
         raise ValueError(
@@ -509,14 +596,17 @@ def _execute(args: argparse.Namespace, prog: str) -> int:
         args.chapter, parameters, args.output, functools.partial(print, file=sys.stderr, flush=True)
     )
     if execution.error:
-        print(f"{prog}: error: {args.chapter}: {execution.error} (see {path})", file=sys.stderr)
+        print(
+            f"{parser.prog}: error: {args.chapter}: {execution.error} (see {path})",
+            file=sys.stderr,
+        )
         return 2 if execution.error.startswith("ParameterError:") else 1
     glued = chapters.glued_scalars(execution.notebook)
     print(json.dumps({"chapter": args.chapter, "notebook": str(path), "glued": glued}))
     return 0
 
 
-def _sweep(args: argparse.Namespace, prog: str) -> int:
+def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     plan = chapters.plan_sweep(args.chapter, args.values, args.out)  # checks; runs nothing
     _import_quietly("fmnist_lib.sweep")  # it loads TensorFlow, whose start-up log is noise here
     say = functools.partial(print, file=sys.stderr, flush=True)
@@ -524,7 +614,7 @@ def _sweep(args: argparse.Namespace, prog: str) -> int:
         rows = chapters.run_sweep(plan, report=say, **_cluster_options(args))
     except KeyboardInterrupt:
         kept = f"{plan.table} lists the finished runs" if plan.table.exists() else "none finished"
-        say(f"{prog}: interrupted; {kept}")
+        say(f"{parser.prog}: interrupted; {kept}")
         return 130
     import pandas as pd
 
@@ -538,7 +628,7 @@ def _sweep(args: argparse.Namespace, prog: str) -> int:
     print(f"table: {plan.table}")
     failed = chapters.failed_rows(rows)
     if failed:
-        print(f"{prog}: {len(failed)} of {len(rows)} combinations failed", file=sys.stderr)
+        print(f"{parser.prog}: {len(failed)} of {len(rows)} combinations failed", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -547,44 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "data":
-            print(locate_fashion_mnist(args.data_dir, download=not args.no_download))
-        elif args.command == "browser":
-            print(find_chromium())
-        elif args.command == "train" and args.verify:
-            if args.model:
-                parser.error("train --verify KEY retrains a cached run; give it without a model")
-            return _verify(args)
-        elif args.command == "train" and args.model is None:
-            parser.error("train needs a model (one of: seed-mlp, seed-cnn, ...) or --verify KEY")
-        elif args.command == "train" and args.seeds:
-            return _train_seeds(args)
-        elif args.command == "train":
-            print(json.dumps(_train(args)))
-        elif args.command == "report":
-            print(_report(args.json))
-        elif args.command == "bench":
-            print(_bench(args.quick, args.json))
-        elif args.command == "prepare" and args.plan:
-            if args.keys or args.shard:
-                parser.error("--plan estimates every shard; give it without --keys and --shard")
-            print(_plan(args))
-        elif args.command == "prepare" and args.keys:
-            print("\n".join(_cache_keys(args.shard)))
-        elif args.command == "prepare":
-            return 1 if _prepare(args).failures else 0
-        elif args.command == "runs" and args.runs_command == "export":
-            _runs_export(args)
-        elif args.command == "runs" and args.runs_command == "costs":
-            print(json.dumps(shards.costs_from_cache(results_dir()), indent=2))
-        elif args.command == "runs":
-            _runs_import(args)
-        elif args.command == "execute":
-            return _execute(args, parser.prog)
-        elif args.command == "sweep":
-            return _sweep(args, parser.prog)
-        else:
-            return _book(args)
+        return args.func(args, parser)  # each sub-command's handler, set by `build_parser`
     except (DataError, BrowserError, ValueError) as error:
         message = " ".join(str(error).split())
         print(f"{parser.prog}: error: {message}", file=sys.stderr)
@@ -592,4 +645,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted; no partial result was kept", file=sys.stderr)
         return 130
-    return 0

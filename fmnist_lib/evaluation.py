@@ -6,7 +6,6 @@ as scikit-learn does. The 2020 report's text and captions describe the other way
 description is transposed.
 """
 
-from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -16,20 +15,30 @@ from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
 from fmnist_lib.data import CLASS_NAMES, N_CLASSES
+from fmnist_lib.stat_tests import overfitting_test
 from fmnist_lib.validation import check_scalar
 
+# Images per forward pass when a trained model scores a split: memory and speed, not the numbers.
+EVALUATION_BATCH = 512
 
-def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+
+def predict_probabilities(
+    model: keras.Model, x: np.ndarray, batch_size: int = EVALUATION_BATCH
+) -> np.ndarray:
     """Class probabilities of shape (n, 10) for images `x` already shaped for the model."""
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
 
-def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict_labels(
+    model: keras.Model, x: np.ndarray, batch_size: int = EVALUATION_BATCH
+) -> np.ndarray:
     """Predicted labels (n,) as the argmax of the probabilities (Keras 3 has no predict_classes)."""
     return predict_probabilities(model, x, batch_size).argmax(axis=-1)
 
 
-def flip_tta_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def flip_tta_probabilities(
+    model: keras.Model, x: np.ndarray, batch_size: int = EVALUATION_BATCH
+) -> np.ndarray:
     """Test-time augmentation: the mean of the probabilities for the images and their mirrors.
 
     `x` is shaped for the model, (n, 28, 28) or (n, 28, 28, 1); axis 2 is the image's width.
@@ -75,44 +84,13 @@ def per_image_cross_entropy(
     return -np.log(np.clip(true_class, eps, 1.0))
 
 
-def cross_entropy_se(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """Standard error of the mean cross-entropy: sd of the per-example losses / sqrt(n)."""
-    losses = per_image_cross_entropy(probabilities, labels)
-    return float(losses.std(ddof=1) / np.sqrt(len(losses)))
-
-
-def overfitting_verdict(val_loss: Sequence[float], noise: float) -> dict[str, float | int | bool]:
-    """Whether the last validation loss exceeds the lowest by more than `noise` (over-fitting).
-
-    `val_loss` holds one value per epoch, epoch 1 first. `noise` is the rise that chance alone
-    could give, e.g. the standard error of the mean per-image validation loss
-    (`cross_entropy_se`); a smaller rise is no evidence of over-fitting.
-    """
-    losses = np.asarray(val_loss, dtype=np.float64)
-    if losses.ndim != 1 or len(losses) == 0 or not np.all(np.isfinite(losses)):
-        raise ValueError("val_loss must be a non-empty 1-d sequence of finite numbers")
-    noise = check_scalar(noise, "noise", float, min_val=0.0)
-    rise = float(losses[-1] - losses.min())
-    return {
-        "min_epoch": int(losses.argmin()) + 1,
-        "epochs_after_min": len(losses) - 1 - int(losses.argmin()),
-        "rise": rise,
-        "noise": noise,
-        "overfits": rise > noise,
-    }
-
-
 def final_model_checks(
-    model: keras.Model,
-    val_loss: Sequence[float],
-    validation: tuple[np.ndarray, np.ndarray],
-    train: tuple[np.ndarray, np.ndarray],
+    model: keras.Model, val_losses: np.ndarray, train: tuple[np.ndarray, np.ndarray]
 ) -> dict[str, float | int | bool]:
-    """A trained model's over-fitting verdict, its noise taken from its own validation losses,
-    and its accuracy on the training images with its final weights."""
-    noise = cross_entropy_se(predict_probabilities(model, validation[0]), validation[1])
+    """A run's over-fitting test on its per-image validation losses (`stat_tests.overfitting_test`)
+    and the accuracy of its final weights on the training images."""
     train_accuracy = float(np.mean(predict_labels(model, train[0]) == train[1]))
-    return {**overfitting_verdict(val_loss, noise), "final_train_accuracy": train_accuracy}
+    return {**overfitting_test(val_losses), "final_train_accuracy": train_accuracy}
 
 
 def input_gradient_magnitude(

@@ -1,7 +1,7 @@
 """The experiments the book reports: which runs it trains, and the report's published numbers."""
 
 from fmnist_lib.baselines import BASELINES, BaselineConfig
-from fmnist_lib.models import (
+from fmnist_lib.registry import (
     CNN_CONSTANT_FILTERS,
     MLP_EQUAL_WIDTHS,
     MLP_L2_1E4,

@@ -9,6 +9,8 @@ import numbers
 import numpy as np
 
 from fmnist_lib.data import CLASS_NAMES
+from fmnist_lib.precision import PRECISIONS
+from fmnist_lib.registry import MODELS
 
 
 def plain(value: object) -> int | float | str:
@@ -27,9 +29,6 @@ def plain(value: object) -> int | float | str:
 
 def _is_a_name(text: str) -> bool:
     """Whether `text` is a class name, the registry name of a model or a precision's name."""
-    from fmnist_lib.models import MODELS
-    from fmnist_lib.precision import PRECISIONS
-
     return text in CLASS_NAMES or text in MODELS or text in PRECISIONS
 
 

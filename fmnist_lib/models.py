@@ -1,77 +1,29 @@
-"""The report's two networks, built with Keras 3, and the registry of their training settings.
+"""The Keras builders of the registered models: what `fmnist_lib.registry` names, built.
 
-Beside the report's two models, the registry holds the variants that test the report's tuning
-claims (Sec. III): each differs from its report model in one named way, and `variant_of` names
-that model.
+Each registered model has one builder, which `builder` finds from its `ModelSpec`: the report's
+two networks and their variants each have a function of their own, and the modern CNN's family
+shares `build_modern_cnn`, given the spec's `design`. A run's cache key hashes the source code
+of its builder and of the functions it calls (`builder_code`). Training, bundles and bench
+import this module, as do the chapters that show a network; the rest read the registry.
 """
 
-import dataclasses
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import MappingProxyType
 
 import keras
 
 from fmnist_lib.data import IMAGE_SHAPE, N_CLASSES
-from fmnist_lib.validation import check_scalar
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a model trains when not as the report did: AdamW with a linear warm-up and a cosine
-    decay of the learning rate, label smoothing, and optionally a weight EMA.
-
-    The registry's `learning_rate` is the peak that the warm-up reaches. With `ema_momentum`
-    set, the final weights are the exponential moving average of the weights (Keras's
-    `use_ema`); the validation scores during training and the best epoch's saved weights are the
-    raw weights'.
-    """
-
-    weight_decay: float = 5e-4
-    warmup_fraction: float = 0.05
-    label_smoothing: float = 0.1
-    ema_momentum: float | None = None
-    cosine: bool = True  # False: the learning rate stays at its peak after the warm-up
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.cosine, bool):
-            raise ValueError(f"cosine must be True or False, got {self.cosine!r}")
-        check_scalar(self.weight_decay, "weight_decay", float, min_val=0.0)
-        check_scalar(self.warmup_fraction, "warmup_fraction", float, min_val=0.0, max_val=0.5)
-        check_scalar(
-            self.label_smoothing,
-            "label_smoothing",
-            float,
-            min_val=0.0,
-            max_val=1.0,
-            include_boundaries="left",
-        )
-        check_scalar(
-            self.ema_momentum,
-            "ema_momentum",
-            float,
-            min_val=0.0,
-            max_val=1.0,
-            include_boundaries="neither",
-            allow_none=True,
-        )
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A named model: its builder and the training settings the report used for it."""
-
-    name: str
-    build: Callable[[], keras.Model]
-    learning_rate: float
-    epochs: int
-    batch_size: int
-    description: str
-    variant_of: str | None = None  # the report model this one changes in one way, if any
-    # Functions `build` calls whose code also identifies the model in the cache key.
-    parts: tuple[Callable, ...] = ()
-    recipe: Recipe | None = None  # None: the report's Adam and cross-entropy
+from fmnist_lib.registry import (
+    CNN_CONSTANT_FILTERS,
+    EQUAL_WIDTH,
+    MLP_EQUAL_WIDTHS,
+    MLP_L2_1E4,
+    SEED_CNN,
+    SEED_MLP,
+    CNNDesign,
+    ModelSpec,
+)
 
 
 def build_seed_mlp() -> keras.Model:
@@ -140,10 +92,6 @@ def conv_stack(filters: tuple[int, int, int], name: str) -> keras.Model:
     )
 
 
-# Equal widths with the pyramid's parameter count: 2w^2 + 797w + 10 = 550,385 gives w = 362.
-EQUAL_WIDTH = 362
-
-
 def build_mlp_equal_widths() -> keras.Model:
     """The report's MLP with three equal hidden layers of about its parameter count."""
     return dense_stack((EQUAL_WIDTH,) * 3, 1e-5, "mlp_equal_widths")
@@ -157,30 +105,6 @@ def build_mlp_l2_1e4() -> keras.Model:
 def build_cnn_constant_filters() -> keras.Model:
     """The report's CNN with 32 filters in each convolution instead of 16, 32, 64."""
     return conv_stack((32, 32, 32), "cnn_constant_filters")
-
-
-@dataclass(frozen=True)
-class CNNDesign:
-    """The modern CNN's ingredients, each of which an ablation can take away: VGG-style blocks of
-    two 3x3 convolutions (`widths` filters), optional BatchNorm, dropout and augmentation."""
-
-    widths: tuple[int, ...] = (32, 64)
-    batch_norm: bool = True
-    dropout: float = 0.25  # after each block; the Dense head's is 0.3 when this is non-zero
-    shift_px: int = 2  # random translation by up to this many pixels; 0: none
-    flip: bool = True  # random left-right mirroring
-    erase: bool = False  # random erasing of a rectangle (Zhong et al. 2020)
-
-    def __post_init__(self) -> None:
-        if not self.widths or not all(isinstance(w, int) and w > 0 for w in self.widths):
-            raise ValueError(f"widths must be positive integers, got {self.widths!r}")
-        check_scalar(
-            self.dropout, "dropout", float, min_val=0.0, max_val=1.0, include_boundaries="left"
-        )
-        check_scalar(self.shift_px, "shift_px", int, min_val=0, max_val=IMAGE_SHAPE[0] // 2)
-        for name in ("batch_norm", "flip", "erase"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 def augmentation_layers(design: CNNDesign) -> list[keras.layers.Layer]:
@@ -230,141 +154,43 @@ def build_modern_cnn(design: CNNDesign = CNNDesign()) -> keras.Model:
     return keras.Sequential(layers, name="modern_cnn")
 
 
-# The registry names, defined once: the CLI, the experiments and the chapters import them.
-SEED_MLP = "seed-mlp"
-SEED_CNN = "seed-cnn"
-MLP_EQUAL_WIDTHS = "mlp-equal-widths"
-MLP_L2_1E4 = "mlp-l2-1e-4"
-CNN_CONSTANT_FILTERS = "cnn-constant-filters"
-MODERN_CNN = "modern-cnn"
-# The modern CNN with one ingredient taken away (or, for erasing, added): the ablations.
-MODERN_ABLATIONS = MappingProxyType(
+# The builder of each registered model outside the modern CNN's family, whose members are all
+# built by `build_modern_cnn` from their `design`.
+_BUILDERS: MappingProxyType[str, Callable[[], keras.Model]] = MappingProxyType(
     {
-        "modern-cnn-no-batchnorm": ("without BatchNorm", {"batch_norm": False}, {}),
-        "modern-cnn-no-dropout": ("without dropout", {"dropout": 0.0}, {}),
-        "modern-cnn-no-shift": ("without random shifts", {"shift_px": 0}, {}),
-        "modern-cnn-no-flip": ("without random flips", {"flip": False}, {}),
-        "modern-cnn-erasing": ("with random erasing added", {"erase": True}, {}),
-        "modern-cnn-no-smoothing": ("without label smoothing", {}, {"label_smoothing": 0.0}),
-        "modern-cnn-constant-lr": (
-            "with a constant learning rate, no cosine",
-            {},
-            {"cosine": False},
-        ),
+        SEED_MLP: build_seed_mlp,
+        SEED_CNN: build_seed_cnn,
+        MLP_EQUAL_WIDTHS: build_mlp_equal_widths,
+        MLP_L2_1E4: build_mlp_l2_1e4,
+        CNN_CONSTANT_FILTERS: build_cnn_constant_filters,
     }
 )
-
-_SEED_MLP_SPEC = ModelSpec(
-    name=SEED_MLP,
-    build=build_seed_mlp,
-    learning_rate=1e-4,
-    epochs=20,
-    batch_size=32,
-    description="the report's fully connected network (Part I)",
-)
-_SEED_CNN_SPEC = ModelSpec(
-    name=SEED_CNN,
-    build=build_seed_cnn,
-    learning_rate=1e-3,
-    epochs=10,
-    batch_size=32,
-    description="the report's convolutional network (Part II)",
-)
-
-
-def _variant(
-    report: ModelSpec,
-    name: str,
-    build: Callable[[], keras.Model],
-    description: str,
-    parts: tuple[Callable, ...],
-) -> ModelSpec:
-    """A variant of a report model: another builder, the report model's training settings."""
-    return dataclasses.replace(
-        report,
-        name=name,
-        build=build,
-        description=description,
-        variant_of=report.name,
-        parts=parts,
-    )
-
-
-def _modern_spec(name: str, description: str, design: CNNDesign, recipe: Recipe) -> ModelSpec:
-    """A member of the modern CNN's family: its design and recipe, its training budget."""
-    return ModelSpec(
-        name=name,
-        build=functools.partial(build_modern_cnn, design),
-        learning_rate=3e-3,
-        epochs=20,
-        batch_size=128,
-        description=description,
-        variant_of=None if name == MODERN_CNN else MODERN_CNN,
-        parts=(augmentation_layers,),
-        recipe=recipe,
-    )
-
-
-_MODERN_SPECS = (
-    _modern_spec(
-        MODERN_CNN,
-        "a small VGG-style CNN with augmentation, BatchNorm, AdamW and a cosine schedule",
-        CNNDesign(),
-        Recipe(),
-    ),
-    *(
-        _modern_spec(
-            name,
-            f"the modern CNN {what}",
-            dataclasses.replace(CNNDesign(), **design),
-            dataclasses.replace(Recipe(), **recipe),
-        )
-        for name, (what, design, recipe) in MODERN_ABLATIONS.items()
-    ),
-)
-
-
-MODELS: MappingProxyType[str, ModelSpec] = MappingProxyType(
+# Functions a builder calls whose code also identifies its model in the cache key. The report's
+# models have none, so the keys of their runs are those of their builders alone.
+_PARTS: MappingProxyType[str, tuple[Callable, ...]] = MappingProxyType(
     {
-        SEED_MLP: _SEED_MLP_SPEC,
-        SEED_CNN: _SEED_CNN_SPEC,
-        MLP_EQUAL_WIDTHS: _variant(
-            _SEED_MLP_SPEC,
-            MLP_EQUAL_WIDTHS,
-            build_mlp_equal_widths,
-            "the report's MLP with equal widths 362-362-362 instead of a pyramid",
-            (dense_stack,),
-        ),
-        MLP_L2_1E4: _variant(
-            _SEED_MLP_SPEC,
-            MLP_L2_1E4,
-            build_mlp_l2_1e4,
-            "the report's MLP with L2 factor 1e-4 instead of 1e-5",
-            (dense_stack,),
-        ),
-        CNN_CONSTANT_FILTERS: _variant(
-            _SEED_CNN_SPEC,
-            CNN_CONSTANT_FILTERS,
-            build_cnn_constant_filters,
-            "the report's CNN with 32-32-32 filters instead of 16-32-64",
-            (conv_stack,),
-        ),
-        **{spec.name: spec for spec in _MODERN_SPECS},
+        MLP_EQUAL_WIDTHS: (dense_stack,),
+        MLP_L2_1E4: (dense_stack,),
+        CNN_CONSTANT_FILTERS: (conv_stack,),
     }
 )
 
 
-def get_model_spec(name: str) -> ModelSpec:
-    """Look a model up by its registry name, with an error that lists the valid names."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        known = ", ".join(sorted(MODELS))
-        raise ValueError(f"unknown model {name!r}; choose one of: {known}") from None
+def builder(spec: ModelSpec) -> Callable[[], keras.Model]:
+    """The function that builds `spec`'s model: its own, or `build_modern_cnn` given its design."""
+    if spec.design is not None:
+        return functools.partial(build_modern_cnn, spec.design)
+    if spec.name not in _BUILDERS:
+        raise ValueError(f"no builder for model {spec.name!r}; register one in fmnist_lib.models")
+    return _BUILDERS[spec.name]
 
 
-def report_model_names() -> tuple[str, ...]:
-    """The registry names of the report's own models, without the variants and newer models."""
-    return tuple(
-        name for name, spec in MODELS.items() if spec.variant_of is None and spec.recipe is None
-    )
+def builder_code(spec: ModelSpec) -> tuple[Callable, ...]:
+    """The builder of `spec` and the functions it calls: the code its runs' cache keys hash."""
+    parts = (augmentation_layers,) if spec.design is not None else _PARTS.get(spec.name, ())
+    return (builder(spec), *parts)
+
+
+def build_model(spec: ModelSpec) -> keras.Model:
+    """A new, untrained Keras model of `spec`."""
+    return builder(spec)()

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from fmnist_lib import registry
 from fmnist_lib.data import N_TRAIN, N_VALIDATION
 from fmnist_lib.validation import check_scalar
 
@@ -70,21 +71,12 @@ def _cost_table(mlp: float, cnn: float, modern: float, no_batchnorm: float) -> M
     """The table of one machine: every registered model's rate, and the baselines' fits.
 
     The report models' variants are assumed to cost what their report model does, the
-    ablations what the full recipe does, but the one without BatchNorm. The names are the
-    registry's (`models.MODELS`; tests/test_shards.py checks that every one has a rate).
+    ablations what the full recipe does, but the one without BatchNorm.
     """
-    family = {"seed-mlp": mlp, "mlp-equal-widths": mlp, "mlp-l2-1e-4": mlp}
-    family |= {"seed-cnn": cnn, "cnn-constant-filters": cnn, "modern-cnn": modern}
-    ablations = (
-        "modern-cnn-no-dropout",
-        "modern-cnn-no-shift",
-        "modern-cnn-no-flip",
-        "modern-cnn-erasing",
-        "modern-cnn-no-smoothing",
-        "modern-cnn-constant-lr",
-    )
-    family |= dict.fromkeys(ablations, modern)  # the full recipe's rate (development: ~4 min)
-    family["modern-cnn-no-batchnorm"] = no_batchnorm
+    report = {registry.SEED_MLP: mlp, registry.SEED_CNN: cnn, registry.MODERN_CNN: modern}
+    # A variant at its report model's rate, an ablation at the full recipe's (development: ~4 min).
+    family = {name: report[spec.variant_of or name] for name, spec in registry.MODELS.items()}
+    family[registry.MODERN_CNN_NO_BATCHNORM] = no_batchnorm
     return MappingProxyType(
         {"per_image_epoch": MappingProxyType(family), "per_fit": BASELINE_FIT_SECONDS}
     )

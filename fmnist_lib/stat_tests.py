@@ -215,3 +215,40 @@ def holm_verdicts(
         verdict if verdict == "undefined" or keep else "not shown"
         for verdict, keep in zip(verdicts, rejected, strict=True)
     ]
+
+
+def overfitting_test(
+    losses: np.ndarray, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0
+) -> dict[str, float | int | bool]:
+    """Whether the last epoch's mean loss rises above the lowest epoch's by more than chance.
+
+    `losses` (epochs, images) holds each validation image's cross-entropy after every epoch. The
+    statistic is the rise, last epoch minus the lowest epoch, in mean loss. Its null distribution
+    is bootstrapped over images, centred on the observed epoch means, with the lowest epoch found
+    again inside every resample. That is the least favourable null, a flat history, so the test
+    says "over-fits" with probability at most `alpha` whenever the last epoch is truly the best.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    if losses.ndim != 2 or losses.shape[0] < 1 or losses.shape[1] < 2:
+        raise ValueError(f"losses must be (epochs, images) with 2 images or more: {losses.shape}")
+    if not np.all(np.isfinite(losses)):
+        raise ValueError("losses must be finite")
+    alpha = check_scalar(alpha, "alpha", float, min_val=0, max_val=1, include_boundaries="neither")
+    n_boot = check_scalar(n_boot, "n_boot", int, min_val=100)
+    means = losses.mean(axis=1)
+    rise = float(means[-1] - means.min())
+    n_images = losses.shape[1]
+    weights = np.random.default_rng(seed).multinomial(
+        n_images, np.full(n_images, 1 / n_images), size=n_boot
+    )
+    centred = weights @ losses.T / n_images - means  # (n_boot, epochs) resampled minus observed
+    null_rises = centred[:, -1] - centred.min(axis=1)
+    threshold = float(np.quantile(null_rises, 1 - alpha))
+    return {
+        "min_epoch": int(means.argmin()) + 1,
+        "epochs_after_min": len(means) - 1 - int(means.argmin()),
+        "rise": rise,
+        "threshold": threshold,
+        "p_value": float((1 + np.sum(null_rises >= rise)) / (1 + n_boot)),
+        "overfits": rise > threshold,
+    }

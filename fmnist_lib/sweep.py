@@ -243,7 +243,7 @@ def local_client(n_workers: int, threads_per_worker: int) -> Iterator[Client]:
                 env=environment,
                 preload=[__name__],  # dask_setup: leave Ctrl-C to the client
                 silence_logs=logging.ERROR,
-                dashboard_address=":8787",
+                dashboard_address=":0",  # any free port: local clusters side by side never clash
             ) as cluster,
             Client(cluster) as client,
         ):

@@ -42,14 +42,16 @@ from fmnist_lib.data import (
     split_validation,
     to_float,
 )
-from fmnist_lib.evaluation import cross_entropy
-from fmnist_lib.models import Recipe, get_model_spec
+from fmnist_lib.evaluation import EVALUATION_BATCH, cross_entropy, per_image_cross_entropy
+from fmnist_lib.models import build_model, builder_code
 from fmnist_lib.precision import PRECISIONS, machine_precision
 from fmnist_lib.provenance import probe
-from fmnist_lib.validation import check_scalar
+from fmnist_lib.registry import Recipe, get_model_spec
+from fmnist_lib.validation import check_flag, check_scalar
 
-# Bump when a change here (optimizer, loss, data order, evaluation) would change a run's numbers.
-TRAINING_CODE_VERSION = 2
+# Bump when a change here (optimizer, loss, data order, evaluation, an entry's files) would change
+# a run's numbers or what its entry holds. Version 3 added `val_losses.npy`.
+TRAINING_CODE_VERSION = 3
 ENTRY_FILES = (
     "config.json",
     "history.csv",
@@ -57,6 +59,7 @@ ENTRY_FILES = (
     "model.keras",
     "best.weights.h5",
     "test_probabilities.npy",
+    "val_losses.npy",
 )
 
 
@@ -106,10 +109,7 @@ class Loop:
     def __post_init__(self) -> None:
         spe = check_scalar(self.steps_per_execution, "steps_per_execution", int, min_val=1)
         object.__setattr__(self, "steps_per_execution", spe)
-        if not isinstance(self.reuse_best_evaluation, bool):
-            raise ValueError(
-                f"reuse_best_evaluation must be True or False, got {self.reuse_best_evaluation!r}"
-            )
+        check_flag(self.reuse_best_evaluation, "reuse_best_evaluation")
 
 
 LOOP = Loop()  # the project's loop
@@ -151,12 +151,12 @@ def run_key(config: RunConfig) -> str:
     source, the training version."""
     spec = get_model_spec(config.model)
     settings = dataclasses.asdict(config)
-    if spec.recipe is not None:  # absent for the report's models, whose keys stay as they were
+    if spec.recipe is not None:  # a report model has none: its key hashes its config's fields
         settings["recipe"] = dataclasses.asdict(spec.recipe)
     return entry_key(
         config.model,
         settings,
-        builders=[spec.build, *spec.parts],
+        builders=builder_code(spec),
         code_version=TRAINING_CODE_VERSION,
         libraries={"keras": keras.__version__},
     )
@@ -233,6 +233,11 @@ def load_model(result: RunResult, weights: str = "last") -> keras.Model:
     return model
 
 
+def load_val_losses(result: RunResult) -> np.ndarray:
+    """Each validation image's cross-entropy after every epoch, (epochs, N_VALIDATION) float32."""
+    return np.load(result.folder / "val_losses.npy")
+
+
 def load_test_probabilities(result: RunResult) -> np.ndarray:
     """The final model's class probabilities (N_TEST, N_CLASSES) on the test set, as cached."""
     return np.load(result.folder / "test_probabilities.npy")
@@ -266,12 +271,13 @@ def train_into(
     model trains in `precision`, by default the machine's (`precision.machine_precision`)."""
     model = compiled_model(config, loop, precision)
     data = prepare_data(config, tuple(model.input_shape[1:]), data_dir)
-    history, wall_time = fit(model, config, data, folder / "best.weights.h5", quiet)
+    history, wall_time, val_losses = fit(model, config, data, folder / "best.weights.h5", quiet)
     metrics, probabilities = _test_metrics(model, data["test"], folder, loop)
     metrics.update(_run_facts(model, config, data, history, wall_time))
     write_json(folder / "config.json", dataclasses.asdict(config))
     history.to_csv(folder / "history.csv")
     np.save(folder / "test_probabilities.npy", probabilities)
+    np.save(folder / "val_losses.npy", val_losses)
     write_json(folder / "metrics.json", metrics)
     if not quiet:
         print(
@@ -297,7 +303,7 @@ def compiled_model(
     # Before compiling: with op determinism on, Keras also leaves XLA off ("auto" resolves so).
     tf.config.experimental.enable_op_determinism()
     spec = get_model_spec(config.model)
-    model = spec.build()
+    model = build_model(spec)
     if precision == "float32" and model_precision(model) != "float32":
         model = float32_copy(model)
     if spec.recipe is None:
@@ -340,6 +346,11 @@ def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return layers
 
 
+# What AdamW is given as `ema_momentum` for a recipe without an EMA: Keras's default, which it
+# ignores when `use_ema` is False.
+UNUSED_EMA_MOMENTUM = 0.99
+
+
 def recipe_optimizer(config: RunConfig, recipe: Recipe) -> keras.optimizers.Optimizer:
     """AdamW whose learning rate rises linearly to `config.learning_rate` over the recipe's
     warm-up, then falls along a cosine to 0 by the last step (or stays there, without cosine)."""
@@ -360,7 +371,7 @@ def recipe_optimizer(config: RunConfig, recipe: Recipe) -> keras.optimizers.Opti
         learning_rate=schedule,
         weight_decay=recipe.weight_decay,
         use_ema=recipe.ema_momentum is not None,
-        ema_momentum=recipe.ema_momentum or 0.99,
+        ema_momentum=UNUSED_EMA_MOMENTUM if recipe.ema_momentum is None else recipe.ema_momentum,
     )
 
 
@@ -374,13 +385,20 @@ def targets(model: keras.Model, labels: np.ndarray) -> np.ndarray:
 
 def fit(
     model: keras.Model, config: RunConfig, data: dict, best_weights: Path, quiet: bool = True
-) -> tuple[pd.DataFrame, float]:
+) -> tuple[pd.DataFrame, float, np.ndarray]:
     """Fit on `data["train"]`, validating on `data["val"]` each epoch and keeping the best
-    epoch's weights in `best_weights`; return the history (with each epoch's time) and wall time.
+    epoch's weights in `best_weights`; return the history (with each epoch's time), the wall
+    time and each validation image's cross-entropy after every epoch, (epochs, images). The
+    wall time leaves out the seconds spent computing those per-image losses.
 
-    How the steps execute is the `Loop` that `compiled_model` compiled `model` with.
+    Every epoch visits the training images in a fresh order (`epoch_order`). Keras's own
+    shuffling cannot do that here: with the global seed that makes a run repeatable, it draws the
+    same permutation every epoch. How the steps execute is the `Loop` that `compiled_model`
+    compiled `model` with.
     """
     epoch_times: list[float] = []
+    val_losses: list[np.ndarray] = []
+    val_losses_s: list[float] = []
     best = keras.callbacks.ModelCheckpoint(
         str(best_weights),
         monitor="val_accuracy",
@@ -388,21 +406,57 @@ def fit(
         save_best_only=True,
         save_weights_only=True,
     )
-    started = time.perf_counter()
+    callbacks = [
+        _progress_callback(config, epoch_times, quiet),
+        _val_losses_callback(data["val"], val_losses, val_losses_s),
+        best,
+    ]
     (x_train, y_train), (x_val, y_val) = data["train"], data["val"]
-    fitted = model.fit(
-        x_train,
-        targets(model, y_train),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        validation_data=(x_val, targets(model, y_val)),
-        callbacks=[_progress_callback(config, epoch_times, quiet), best],
-        verbose=0,
-    )
-    wall_time = time.perf_counter() - started
-    history = pd.DataFrame(fitted.history, index=pd.RangeIndex(1, config.epochs + 1, name="epoch"))
+    y_train, validation = targets(model, y_train), (x_val, targets(model, y_val))
+    rows = []
+    started = time.perf_counter()
+    for epoch in range(config.epochs):  # one `fit` per epoch, each in its own order
+        order = epoch_order(config.seed, epoch, len(x_train))
+        fitted = model.fit(
+            x_train[order],
+            y_train[order],
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            batch_size=config.batch_size,
+            shuffle=False,
+            validation_data=validation,
+            callbacks=callbacks,
+            verbose=0,
+        )
+        rows.append({name: values[-1] for name, values in fitted.history.items()})
+    wall_time = time.perf_counter() - started - sum(val_losses_s)  # training and Keras's own
+    history = pd.DataFrame(rows, index=pd.RangeIndex(1, config.epochs + 1, name="epoch"))
     history["time_s"] = epoch_times
-    return history, wall_time
+    return history, wall_time, np.stack(val_losses)
+
+
+def epoch_order(seed: int, epoch: int, n_images: int) -> np.ndarray:
+    """The order in which epoch `epoch` (from 0) of a run with `seed` visits its `n_images`
+    training images: a fresh permutation every epoch, the same on every machine."""
+    return np.random.default_rng([seed, epoch]).permutation(n_images)
+
+
+def _val_losses_callback(
+    val: tuple[np.ndarray, np.ndarray], val_losses: list[np.ndarray], spent: list[float]
+) -> keras.callbacks.Callback:
+    """A callback that appends each validation image's cross-entropy (float32; the loss without
+    L2 or label smoothing) after every epoch, and the seconds that took to `spent`. It changes no
+    weight and draws no random number."""
+    x_val, y_val = val
+
+    def end(epoch: int, logs: dict | None = None) -> None:
+        started = time.perf_counter()
+        probabilities = callback.model.predict(x_val, batch_size=EVALUATION_BATCH, verbose=0)
+        val_losses.append(per_image_cross_entropy(probabilities, y_val).astype(np.float32))
+        spent.append(time.perf_counter() - started)
+
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=end)
+    return callback
 
 
 def _test_metrics(
@@ -453,8 +507,10 @@ def _evaluate(model: keras.Model, test: tuple[np.ndarray, np.ndarray]) -> dict:
     underflows below that.
     """
     x, y = test
-    loss, accuracy = model.evaluate(x, targets(model, y), batch_size=512, verbose=0)
-    probabilities = np.asarray(model.predict(x, batch_size=512, verbose=0), dtype=np.float32)
+    loss, accuracy = model.evaluate(x, targets(model, y), batch_size=EVALUATION_BATCH, verbose=0)
+    probabilities = np.asarray(
+        model.predict(x, batch_size=EVALUATION_BATCH, verbose=0), dtype=np.float32
+    )
     return {
         "loss": float(loss),
         "accuracy": float(accuracy),

@@ -1,7 +1,8 @@
 """One validator for every scalar the project takes: configs, chapter parameters, theory code.
 
 `check_scalar` follows scikit-learn's `check_scalar`: it names the parameter, the accepted type
-and the bounds (inclusive or not) in one message. Every failure is a `ParameterError`, a
+and the bounds (inclusive or not) in one message; `check_flag` does the same for a switch that
+is True or False. Every failure is a `ParameterError`, a
 `ValueError`, so a bad papermill `-p` value, a bad `RunConfig` field and a bad argument of the
 theory code all fail the same way. This module imports nothing from the package.
 """
@@ -18,8 +19,11 @@ class ParameterError(ValueError):
     """A parameter (of a config, a chapter or a function) has a value it cannot take."""
 
 
-def _expected(
-    target_type: type, min_val: float | None, max_val: float | None, boundaries: Boundaries
+def expected_scalar(
+    target_type: type,
+    min_val: float | None = None,
+    max_val: float | None = None,
+    boundaries: Boundaries = "both",
 ) -> str:
     """The words for what `check_scalar` accepts, e.g. 'an integer in [1, 100]'."""
     kind = _KINDS[target_type]
@@ -73,10 +77,18 @@ def check_scalar(
         if ok and max_val is not None:
             ok = value <= max_val if closed_right else value < max_val
     if not ok:
-        expected = _expected(target_type, min_val, max_val, include_boundaries)
+        expected = expected_scalar(target_type, min_val, max_val, include_boundaries)
         if allow_none:
             expected = f"None or {expected}"
         raise ParameterError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def check_flag(value: object, name: str) -> bool:
+    """`value` if it is True or False (not 0, 1 or a NumPy bool), else raise."""
+    if not isinstance(value, bool):
+        kind = type(value).__name__
+        raise ParameterError(f"{name} must be True or False, got {value!r} ({kind})")
     return value
 
 

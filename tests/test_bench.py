@@ -11,7 +11,8 @@ from fmnist_lib.bench import (
     matmul_peak,
     training_flops,
 )
-from fmnist_lib.models import MODELS, build_seed_cnn, build_seed_mlp, report_model_names
+from fmnist_lib.models import build_model, build_seed_cnn, build_seed_mlp
+from fmnist_lib.registry import MODELS, MODERN_CNN, get_model_spec, report_model_names
 
 # The seed CNN by hand: each 3x3 convolution multiplies its kernel once per output pixel (28x28,
 # then 14x14 and 7x7 after pooling); the first Dense reads the 7x7x64 flattened maps.
@@ -86,17 +87,36 @@ def test_bench_quick_json_measures_both_loops_of_every_model(real_data_dir, monk
 
 
 def test_layer_flops_give_the_formula_and_tensorflows_count_for_each_layer():
-    from fmnist_lib.models import MODERN_CNN, get_model_spec
-
     table = bench.layer_flops(build_seed_cnn())
     assert list(table["kind"]) == ["Conv2D"] * 3 + ["Dense"] * 2
     assert table["formula"].sum() == 2 * CNN_MACS
     assert (table["formula"] == table["TF profiler"]).all()
     assert table.loc[table.index[1], "output positions"] == 14 * 14
-    modern = get_model_spec(MODERN_CNN).build()
+    modern = build_model(get_model_spec(MODERN_CNN))
     per_layer, total = bench.profiled_flops(modern)
     # The profiler's total also counts BatchNorm, pooling and the softmax: a little more.
     assert sum(per_layer) == forward_flops(modern) < total < 1.05 * forward_flops(modern)
+
+
+def test_frozen_graph_folds_a_models_variables_into_constants():
+    # TensorFlow's private convert_to_constants, behind bench.frozen_graph: a release that moves
+    # it fails here with frozen_graph's message.
+    import tensorflow as tf
+
+    model = build_seed_mlp()
+    spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
+    traced = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    ops = {node.op for node in bench.frozen_graph(traced).as_graph_def().node}
+    assert "MatMul" in ops and "Const" in ops
+    assert not ops & {"ReadVariableOp", "VarHandleOp"}
+
+
+def test_frozen_graph_says_what_is_missing_when_tensorflow_moves_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorflow.python.framework.convert_to_constants", None)
+    with pytest.raises(RuntimeError, match="convert_variables_to_constants_v2 from TensorFlow's"):
+        bench.frozen_graph(None)
 
 
 def test_training_rate_and_parallel_rates_measure_positive_rates(real_data_dir, monkeypatch):

@@ -54,11 +54,12 @@ def test_one_visible_cell_imports_the_package_modules(chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_parameters_are_validated_in_a_hidden_cell_right_after_them(chapter):
+    """The cell after the parameters checks them all against `chapter_params`' declarations."""
     code = [cell for cell in cells(chapter) if cell.cell_type == "code"]
     index = next(i for i, cell in enumerate(code) if "parameters" in tags(cell))
     following = code[index + 1]
     assert "hide-cell" in tags(following)
-    assert "validation." in following.source
+    assert f'chapter_params.check_chapter("{chapter}", globals())' in following.source
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

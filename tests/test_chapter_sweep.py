@@ -1,6 +1,7 @@
-"""fmnist_lib.chapters and the `execute` and `sweep` commands: names checked before anything
-runs, values typed as papermill types them, glued scalars read back, and one sweep of the
-cheapest chapter (theory_softmax, small trials) on a 2-worker local Dask cluster."""
+"""fmnist_lib.chapters and the `execute` and `sweep` commands: names and values checked before
+anything runs, values typed as papermill types them, glued scalars read back, `--help` listing a
+chapter's parameters, and one sweep of the cheapest chapter (theory_softmax, small trials) on a
+2-worker local Dask cluster."""
 
 import contextlib
 import csv
@@ -13,11 +14,17 @@ from papermill.cli import _resolve_type
 from test_cli import run_cli
 from test_notebooks import CHAPTERS
 
-from fmnist_lib import chapters, cli, glue
+from fmnist_lib import chapter_params, chapters, cli, glue
+from fmnist_lib.validation import ParameterError
 
 CHEAP = "theory_softmax"
-# n_trials=0 is below the chapter's minimum of 10: that combination fails in the chapter's check.
-SWEEP = ("sweep", CHEAP, "-p", "n_trials", "0,10,20", "-p", "n_examples", "100")
+# Values outside a parameter's bounds are refused before the sweep starts; a data folder that is
+# not there passes that check (it may be there on the workers) and fails in the chapter instead.
+MISSING = "/nonexistent/fmnist-data"
+SWEEP = (
+    *("sweep", CHEAP, "-p", "n_trials", "10,20", "-p", "n_examples", "100"),
+    *("-p", "data_dir", f"None,{MISSING}"),
+)
 
 
 def run_main(*args):
@@ -98,6 +105,67 @@ def test_a_bad_request_exits_2_with_one_line_before_anything_runs(args, fragment
     assert not out.exists()
 
 
+def no_kernel(*args, **kwargs):
+    """Stands in for `chapters.execute_notebook` where no chapter may start."""
+    raise AssertionError("a chapter was started")
+
+
+def test_a_bad_value_is_refused_by_the_chapters_api_before_any_kernel_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr(chapters, "execute_notebook", no_kernel)
+    bounds = r"n_trials must be an integer in \[10, 100000\], got 0 \(int\); n_trials: random"
+    with pytest.raises(ParameterError, match=bounds):
+        chapters.execute_chapter(CHEAP, {"n_trials": 0}, tmp_path / "run.ipynb")
+    with pytest.raises(ParameterError, match=r"seed must be an integer in \[0, \d+\], got True"):
+        # object() has no `map`: had anything been submitted, this would be an AttributeError
+        chapters.sweep(CHEAP, {"n_trials": [10, 20], "seed": [0, True]}, tmp_path, client=object())
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["execute", CHEAP, "-p", "n_trials", "0"], ["n_trials must be an integer in [10, 100000"]),
+        (["sweep", CHEAP, "-p", "n_trials", "10,0"], ["got 0 (int); n_trials: random score"]),
+        (["execute", "reproduction", "-y", "seeds", "[0, 0]"], ["seeds must be", "a seed repeats"]),
+        (["sweep", "modern_cnn", "-p", "train_subset", "100"], ["train_subset", "[128, 55000]"]),
+        (["execute", "experiment_cnn", "-p", "batch_size", "True"], ["got True (bool)"]),
+    ],
+)
+def test_a_bad_value_exits_2_naming_the_parameter_and_its_bounds_before_any_kernel(
+    args, fragments, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(chapters, "execute_notebook", no_kernel)
+    out = tmp_path / "out"
+    where = ["--out", str(out)] if args[0] == "sweep" else ["-o", str(out / "run.ipynb")]
+    process = run_cli(*args, *where)
+    lines = process.stderr.strip().splitlines()
+    assert process.returncode == 2 and len(lines) == 1, process.stderr
+    assert all(fragment in lines[0] for fragment in fragments), lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["execute", "sweep"])
+def test_help_after_a_chapter_lists_its_parameters_with_meaning_and_bounds(command):
+    process = run_cli(command, CHEAP, "--help")
+    assert process.returncode == 0, process.stderr
+    usage, listing = process.stdout.split(f"parameters of {CHEAP}")
+    assert usage.startswith(f"usage: python -m fmnist_lib {command}")
+    for parameter in chapter_params.parameters_of(CHEAP):
+        assert parameter.name in listing and parameter.meaning in listing
+        assert chapter_params.expected(parameter) in listing
+    assert "an integer in [10, 100000]" in listing  # n_trials
+
+
+def test_help_without_a_chapter_says_how_to_list_one_and_an_unknown_chapter_is_refused():
+    process = run_cli("execute", "--help")
+    assert process.returncode == 0
+    assert "to list a chapter's parameters: python -m fmnist_lib execute CHAPTER --help" in (
+        process.stdout
+    )
+    refused = run_cli("sweep", "cnn", "-h")
+    assert refused.returncode == 2 and "unknown chapter 'cnn'" in refused.stderr
+
+
 def test_a_sweep_into_a_folder_that_holds_files_is_refused(tmp_path):
     (tmp_path / "earlier.ipynb").write_text("{}")
     status, lines = run_main("sweep", CHEAP, "-p", "n_trials", "10", "--out", str(tmp_path))
@@ -129,34 +197,41 @@ def test_glued_scalars_reads_back_what_myst_nb_glue_writes(monkeypatch):
 def test_sweep_writes_a_notebook_per_combination_and_a_table_of_glued_scalars(swept):
     folder, process = swept
     assert {path.name for path in folder.iterdir()} == {
-        f"{CHEAP}-1.failed.ipynb",
-        f"{CHEAP}-2.ipynb",
+        f"{CHEAP}-1.ipynb",
+        f"{CHEAP}-2.failed.ipynb",
         f"{CHEAP}-3.ipynb",
+        f"{CHEAP}-4.failed.ipynb",
         "sweep.csv",
     }
     with open(folder / "sweep.csv", newline="") as file:
         rows = list(csv.DictReader(file))
-    assert [row["n_trials"] for row in rows] == ["0", "10", "20"]
-    assert list(rows[0])[:3] == ["n_trials", "n_examples", "example_top"]  # then glued scalars
+    assert [(row["n_trials"], row["data_dir"]) for row in rows] == [
+        ("10", ""),
+        ("10", MISSING),
+        ("20", ""),
+        ("20", MISSING),
+    ]
+    columns = ["n_trials", "n_examples", "data_dir", "example_top"]  # then glued scalars
+    assert list(rows[0])[:4] == columns
     assert list(rows[0])[-2:] == ["error", "notebook"]
-    for row in rows[1:]:
-        assert row["error"] == ""
-        assert row["notebook"] == str(folder / f"{CHEAP}-{rows.index(row) + 1}.ipynb")
-        assert 0 < float(row["example_top"]) < 1  # glued by the chapter
-    assert rows[1]["n_pairs"] != rows[2]["n_pairs"]  # a glued count that follows n_trials
+    for index in (0, 2):
+        assert rows[index]["error"] == ""
+        assert rows[index]["notebook"] == str(folder / f"{CHEAP}-{index + 1}.ipynb")
+        assert 0 < float(rows[index]["example_top"]) < 1  # glued by the chapter
+    assert rows[0]["n_pairs"] != rows[2]["n_pairs"]  # a glued count that follows n_trials
     header, *lines = process.stdout.strip().splitlines()
-    assert header.split()[:3] == ["n_trials", "n_examples", "example_top"]
-    assert len(lines) == 4 and lines[-1] == f"table: {folder / 'sweep.csv'}"
+    assert header.split()[:4] == columns
+    assert len(lines) == 5 and lines[-1] == f"table: {folder / 'sweep.csv'}"
 
 
-def test_sweep_fails_only_the_rejected_combination_with_the_chapters_message(swept):
+def test_sweep_fails_only_the_combinations_the_chapter_fails_with_its_message(swept):
     folder, process = swept
     assert process.returncode == 1, process.stderr
     table = pd.read_csv(folder / "sweep.csv", keep_default_na=False)
     failed = table[table["error"] != ""]
-    assert list(failed["n_trials"]) == [0]
-    assert failed["error"].iloc[0].startswith("ParameterError: n_trials must be an integer")
-    assert failed["example_top"].iloc[0] == ""  # nothing glued after the parameter check
+    assert list(failed["data_dir"]) == [MISSING, MISSING]
+    assert all(error.startswith(f"DataError: data folder {MISSING}") for error in failed["error"])
+    assert (failed["raw_largest_score"] == "").all()  # the first number glued from the data
     progress = [line for line in process.stderr.splitlines() if line.startswith(f"{CHEAP} ")]
-    assert len(progress) == 3  # one line per combination
-    assert process.stderr.strip().splitlines()[-1].endswith("1 of 3 combinations failed")
+    assert len(progress) == 4  # one line per combination
+    assert process.stderr.strip().splitlines()[-1].endswith("2 of 4 combinations failed")

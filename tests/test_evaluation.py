@@ -13,6 +13,7 @@ from fmnist_lib.evaluation import (
     predict_labels,
     runs_table,
 )
+from fmnist_lib.stat_tests import overfitting_test
 
 
 def test_confusion_puts_true_labels_on_rows_and_predictions_on_columns():
@@ -112,41 +113,11 @@ def test_cross_entropy_is_the_mean_negative_log_of_the_true_class_probability():
         cross_entropy(probabilities, labels[:2])
 
 
-def test_cross_entropy_se_is_the_sd_of_per_image_losses_over_root_n():
+def test_per_image_cross_entropy_is_minus_the_log_of_each_true_class_probability():
     probabilities = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     labels = np.array([0, 0, 1, 1])
     losses = -np.log([0.5, 0.9, 0.8, 0.4])
     assert evaluation.per_image_cross_entropy(probabilities, labels) == pytest.approx(losses)
-    assert evaluation.cross_entropy_se(probabilities, labels) == pytest.approx(
-        losses.std(ddof=1) / 2
-    )
-
-
-def test_overfitting_verdict_says_no_for_flat_noise_and_yes_for_a_clear_rise():
-    rng = np.random.default_rng(0)
-    flat = 0.30 + rng.normal(scale=0.002, size=20)
-    verdict = evaluation.overfitting_verdict(flat, noise=0.01)
-    assert not verdict["overfits"] and verdict["rise"] < 0.01
-    rising = 0.30 + 0.01 * np.maximum(np.arange(20) - 8, 0) + rng.normal(scale=0.002, size=20)
-    verdict = evaluation.overfitting_verdict(rising, noise=0.01)
-    assert verdict["overfits"] and verdict["rise"] > 0.09
-    assert 1 <= verdict["min_epoch"] <= 10
-    assert verdict["epochs_after_min"] == 20 - verdict["min_epoch"]
-
-
-def test_overfitting_verdict_of_a_falling_loss_has_zero_rise():
-    verdict = evaluation.overfitting_verdict([0.5, 0.4, 0.3], noise=0.0)
-    assert verdict == {
-        "min_epoch": 3,
-        "epochs_after_min": 0,
-        "rise": 0.0,
-        "noise": 0.0,
-        "overfits": False,
-    }
-    with pytest.raises(ValueError, match="val_loss"):
-        evaluation.overfitting_verdict([], noise=0.1)
-    with pytest.raises(ValueError, match="noise"):
-        evaluation.overfitting_verdict([0.3], noise=-1.0)
 
 
 def _tiny_convnet(pool: bool) -> keras.Model:
@@ -197,19 +168,16 @@ def test_input_gradient_magnitude_rejects_a_unit_outside_the_maps():
         evaluation.input_gradient_magnitude(model, "last", images[0], (0, 0))
 
 
-def test_final_model_checks_take_the_noise_from_the_validation_losses_and_score_training():
+def test_final_model_checks_test_the_validation_losses_and_score_training():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     rng = np.random.default_rng(0)
-    x_val, y_val = rng.random((50, 4)).astype("float32"), rng.integers(0, 3, 50)
     x_train, y_train = rng.random((30, 4)).astype("float32"), rng.integers(0, 3, 30)
-    checks = evaluation.final_model_checks(
-        model, [0.9, 0.8, 0.95], (x_val, y_val), (x_train, y_train)
+    val_losses = rng.gamma(1.0, 0.3, size=(3, 40)) + np.array([[0.1], [0.0], [0.3]])
+    checks = evaluation.final_model_checks(model, val_losses, (x_train, y_train))
+    assert {k: v for k, v in checks.items() if k != "final_train_accuracy"} == (
+        overfitting_test(val_losses)
     )
-    noise = evaluation.cross_entropy_se(np.asarray(model(x_val)), y_val)
-    assert checks["noise"] == pytest.approx(noise, rel=1e-5)
-    assert checks["rise"] == pytest.approx(0.15)
-    assert checks["overfits"] == (noise < 0.15)
     assert checks["final_train_accuracy"] == pytest.approx(
         np.mean(np.asarray(model(x_train)).argmax(1) == y_train)
     )

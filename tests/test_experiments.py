@@ -106,7 +106,7 @@ def test_calibration_chapter_reads_the_reproduction_runs():
 
 def test_the_modern_cnn_runs_and_ablations_are_prepared_as_the_chapter_reads_them():
     from fmnist_lib.experiments import ABLATION_BUDGET, MODERN_SEEDS, ablation_runs, modern_runs
-    from fmnist_lib.models import MODERN_ABLATIONS, MODERN_CNN
+    from fmnist_lib.registry import MODERN_ABLATIONS, MODERN_CNN
 
     p = default_parameters("modern_cnn")
     assert tuple(p["seeds"]) == MODERN_SEEDS

@@ -22,6 +22,8 @@ import yaml
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
+from fmnist_lib import chapter_params
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 KERNEL = "python3"
@@ -260,6 +262,16 @@ def test_parameter_tables_name_only_chapters_of_the_toc():
     for table, entries in PARAMETER_TABLES.items():
         stale = sorted(set(entries) - set(CHAPTERS))
         assert not stale, f"{table} names chapters that are not in _toc.yml: {stale}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_smoke_parameters_pass_the_declarations_and_bad_ones_do_not(chapter):
+    """Checked without a kernel, as `execute` and `sweep` check them (fmnist_lib.chapter_params):
+    the smoke runs start, and the bad value is refused before any kernel, naming it."""
+    chapter_params.check_parameters(chapter, smoke_parameters(chapter))
+    parameters, fragment = bad_parameters(chapter)
+    with pytest.raises(chapter_params.ParameterError, match=fragment):
+        chapter_params.check_parameters(chapter, parameters)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from fmnist_lib import cli, shards, sweep
+from fmnist_lib import cli, registry, shards, sweep
 from fmnist_lib.baselines import BASELINES, BaselineConfig
 from fmnist_lib.experiments import book_configs
 from fmnist_lib.training import default_config
@@ -77,7 +77,7 @@ def test_each_full_modern_run_has_a_shard_of_its_own_in_the_workflow():
 
 def test_every_model_and_baseline_has_a_cost_in_both_tables():
     for table in (shards.RUNNER_COSTS, shards.DEVELOPMENT_COSTS):
-        assert set(table["per_image_epoch"]) == set(cli.MODEL_NAMES)
+        assert set(table["per_image_epoch"]) == set(registry.MODELS)
         assert set(table["per_fit"]) == set(BASELINES)
 
 

@@ -4,6 +4,7 @@ from scipy.stats import binomtest, ttest_ind
 
 from fmnist_lib.stat_tests import (
     mcnemar,
+    overfitting_test,
     prediction_interval,
     range_coverage,
     welch_interval,
@@ -220,3 +221,51 @@ def test_holm_verdicts_keep_only_what_the_family_rule_rejects():
     assert holm_verdicts(verdicts, p) == expected
     with pytest.raises(ValueError, match="p-values"):
         holm_verdicts(verdicts, p[:2])
+
+
+def _flat_losses(rng, epochs=6, images=200):
+    """Per-image losses (epochs, images) whose epochs share one expected loss: no over-fitting."""
+    return rng.gamma(0.5, 0.6, size=images) + rng.normal(0, 0.2, size=(epochs, images))
+
+
+def test_overfitting_test_by_hand_on_a_rise_and_a_fall():
+    rising = np.array([[0.5, 0.7], [0.3, 0.5], [0.4, 0.6]])  # means 0.6, 0.4, 0.5
+    result = overfitting_test(rising, n_boot=200)
+    assert result["rise"] == pytest.approx(0.1)
+    assert (result["min_epoch"], result["epochs_after_min"]) == (2, 1)
+    falling = overfitting_test(np.array([[0.7, 0.5], [0.6, 0.4], [0.5, 0.3]]), n_boot=200)
+    assert falling["rise"] == 0 and not falling["overfits"] and falling["p_value"] == 1
+
+
+def test_overfitting_test_says_overfits_at_its_stated_rate_on_flat_histories():
+    rng = np.random.default_rng(0)
+    rate = np.mean([
+        overfitting_test(_flat_losses(rng), n_boot=200, seed=i)["overfits"] for i in range(400)
+    ])
+    # 5% expected; 400 draws give a binomial sd of 1.1 points: the band is about 3 sd wide.
+    assert 0.02 <= rate <= 0.085
+
+
+def test_overfitting_test_finds_a_clear_rise_and_rarely_a_falling_history():
+    rng = np.random.default_rng(1)
+    u_shape = 0.06 * ((np.arange(6) - 2) / 3) ** 2  # lowest at epoch 3, last epoch 0.06 higher
+    found = [
+        overfitting_test(_flat_losses(rng) + u_shape[:, None], n_boot=200, seed=i)["overfits"]
+        for i in range(100)
+    ]
+    assert np.mean(found) >= 0.8
+    falling = 0.2 * np.linspace(1, 0, 6)  # each epoch 0.04 below the one before
+    false = [
+        overfitting_test(_flat_losses(rng) + falling[:, None], n_boot=200, seed=i)["overfits"]
+        for i in range(100)
+    ]
+    assert np.mean(false) <= 0.02
+
+
+def test_overfitting_test_rejects_bad_input():
+    with pytest.raises(ValueError, match="epochs, images"):
+        overfitting_test(np.zeros(5))
+    with pytest.raises(ValueError, match="finite"):
+        overfitting_test(np.array([[0.1, np.nan], [0.2, 0.3]]))
+    with pytest.raises(ValueError, match="alpha"):
+        overfitting_test(np.ones((2, 3)), alpha=1.5)

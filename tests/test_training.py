@@ -262,6 +262,9 @@ def trained_entry(config, loop, folder):
         "weights": keras.models.load_model(folder / "model.keras").get_weights(),
         "best_weights": best.get_weights(),
         "probabilities": np.load(folder / "test_probabilities.npy"),
+        "val_losses": np.load(folder / "val_losses.npy"),
+        "l2_penalty": float(sum(float(p) for p in keras.models.load_model(
+            folder / "model.keras").losses)),
         "test_evaluations": len(evaluations),
     }
 
@@ -299,6 +302,33 @@ def test_each_loop_setting_leaves_history_weights_and_test_metrics_bit_identical
         assert (fast["test_evaluations"], slow["test_evaluations"]) == (1, 2)
 
 
+def test_val_losses_hold_each_images_cross_entropy_after_every_epoch(project_loop_entries):
+    entry = project_loop_entries["seed-mlp"]
+    losses, history = entry["val_losses"], entry["history"]
+    assert losses.shape == (IDENTITY_RUNS["seed-mlp"].epochs, 5_000) and losses.dtype == np.float32
+    assert np.all(losses >= 0) and not np.array_equal(losses[0], losses[-1])
+    # Keras's last val_loss is the mean cross-entropy of the last epoch plus the L2 term.
+    total = losses[-1].astype(np.float64).mean() + entry["l2_penalty"]
+    assert total == pytest.approx(history["val_loss"].iloc[-1], rel=1e-4)
+
+
+def test_recording_val_losses_changes_no_weight_and_no_history(
+    project_loop_entries, tmp_path, monkeypatch
+):
+    def record_nothing(val, val_losses, spent):
+        return keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: val_losses.append(np.zeros(1, np.float32))
+        )
+
+    monkeypatch.setattr(training, "_val_losses_callback", record_nothing)
+    without = trained_entry(IDENTITY_RUNS["seed-mlp"], LOOP, tmp_path / "entry")
+    with_losses = project_loop_entries["seed-mlp"]
+    pd.testing.assert_frame_equal(with_losses["history"], without["history"], check_exact=True)
+    for weights in ("weights", "best_weights"):
+        pairs = zip(with_losses[weights], without[weights], strict=True)
+        assert all(np.array_equal(a, b) for a, b in pairs)
+
+
 @pytest.mark.parametrize(
     ("settings", "fragment"),
     [({"steps_per_execution": 0}, "steps_per_execution"), ({"reuse_best_evaluation": 1}, "reuse")],
@@ -333,15 +363,17 @@ def test_metrics_record_the_provenance_and_a_cached_run_shows_its_own(results, r
 def test_a_recipe_enters_the_cache_key_and_a_report_model_has_none(monkeypatch):
     from types import MappingProxyType
 
-    from fmnist_lib import models
+    from fmnist_lib import registry
 
-    config = training.default_config(models.MODERN_CNN)
+    config = training.default_config(registry.MODERN_CNN)
     key = training.run_key(config)
-    spec = models.MODELS[models.MODERN_CNN]
-    changed = dataclasses.replace(spec, recipe=models.Recipe(label_smoothing=0.0))
-    monkeypatch.setattr(models, "MODELS", MappingProxyType({**models.MODELS, spec.name: changed}))
+    spec = registry.MODELS[registry.MODERN_CNN]
+    changed = dataclasses.replace(spec, recipe=registry.Recipe(label_smoothing=0.0))
+    monkeypatch.setattr(
+        registry, "MODELS", MappingProxyType({**registry.MODELS, spec.name: changed})
+    )
     assert training.run_key(config) != key
-    assert models.get_model_spec(models.SEED_CNN).recipe is None
+    assert registry.get_model_spec(registry.SEED_CNN).recipe is None
 
 
 def test_recipe_optimizer_warms_up_to_the_peak_then_decays_to_zero():
@@ -391,10 +423,10 @@ def test_a_recipe_run_trains_on_one_hot_targets_and_writes_a_whole_entry(
 
 
 def test_recipe_without_cosine_holds_the_peak_after_the_warm_up():
-    from fmnist_lib import models
+    from fmnist_lib import registry
 
     config = training.default_config("modern-cnn-constant-lr", epochs=4, train_subset=1280)
-    recipe = models.get_model_spec("modern-cnn-constant-lr").recipe
+    recipe = registry.get_model_spec("modern-cnn-constant-lr").recipe
     assert recipe.cosine is False
     schedule = training.recipe_optimizer(config, recipe)._learning_rate
     warmup = int(40 * recipe.warmup_fraction)
@@ -404,14 +436,14 @@ def test_recipe_without_cosine_holds_the_peak_after_the_warm_up():
 
 
 def test_float32_copy_computes_every_layer_in_float32_with_the_same_shape():
-    from fmnist_lib import models
+    from fmnist_lib import models, registry
 
-    mixed = models.get_model_spec(models.MODERN_CNN).build()
+    mixed = models.build_model(registry.get_model_spec(registry.MODERN_CNN))
     plain = training.float32_copy(mixed)
     assert plain.count_params() == mixed.count_params()
     assert {layer.dtype_policy.name for layer in plain.layers} == {"float32"}
     assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in mixed.layers)
-    config = training.default_config(models.MODERN_CNN)
+    config = training.default_config(registry.MODERN_CNN)
     model = training.compiled_model(config, precision="float32")
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     assert training.model_precision(model) == "float32"
@@ -419,7 +451,9 @@ def test_float32_copy_computes_every_layer_in_float32_with_the_same_shape():
         "bfloat16"
     )
     # The report's models are float32 as registered, whatever is asked.
-    report = training.compiled_model(training.default_config(models.SEED_CNN), precision="bfloat16")
+    report = training.compiled_model(
+        training.default_config(registry.SEED_CNN), precision="bfloat16"
+    )
     assert training.model_precision(report) == "float32"
     with pytest.raises(ValueError, match="precision must be one of float32, bfloat16"):
         training.compiled_model(config, precision="float16")
@@ -428,9 +462,9 @@ def test_float32_copy_computes_every_layer_in_float32_with_the_same_shape():
 def test_an_auto_run_trains_in_the_machines_precision_and_a_bad_setting_is_refused(
     monkeypatch,
 ):
-    from fmnist_lib import models, precision
+    from fmnist_lib import precision, registry
 
-    config = training.default_config(models.MODERN_CNN)
+    config = training.default_config(registry.MODERN_CNN)
     monkeypatch.setenv("FMNIST_PRECISION", "auto")
     expected = precision.choose_precision("auto", provenance.probe()["isa"])
     assert training.model_precision(training.compiled_model(config)) == expected
@@ -457,3 +491,43 @@ def test_core_minutes_are_wall_time_times_threads_and_nan_when_not_recorded(tmp_
     )
     assert training.core_minutes(result) == 20.0
     assert math.isnan(training.core_minutes(dataclasses.replace(result, metrics={})))
+
+
+def test_a_loop_switch_that_is_not_true_or_false_is_refused_by_name():
+    with pytest.raises(ValueError, match="reuse_best_evaluation must be True or False, got 1"):
+        training.Loop(reuse_best_evaluation=1)
+
+
+def test_epoch_order_is_a_fresh_permutation_every_epoch_and_repeatable():
+    orders = [training.epoch_order(3, epoch, 50) for epoch in range(3)]
+    assert all(sorted(order) == list(range(50)) for order in orders)
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    assert np.array_equal(orders[1], training.epoch_order(3, 1, 50))
+    assert not np.array_equal(orders[0], training.epoch_order(4, 0, 50))
+
+
+class _Recorder(keras.layers.Layer):
+    """Passes its input through, keeping what it saw in training (eager runs only)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []  # Keras tracks it: read it back from the layer
+
+    def call(self, x, training=None):
+        if training:
+            self.seen.append(np.asarray(x)[:, 0].astype(int).tolist())
+        return x
+
+
+def test_fit_visits_the_training_images_in_each_epochs_own_order(tmp_path):
+    recorder, n = _Recorder(), 12
+    model = keras.Sequential(
+        [keras.Input((1,)), recorder, keras.layers.Dense(10, activation="softmax")]
+    )
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"], run_eagerly=True)
+    x = np.arange(n, dtype="float32").reshape(n, 1)
+    data = {"train": (x, np.arange(n) % 10), "val": (x[:4], np.arange(4))}
+    config = RunConfig("seed-mlp", epochs=3, batch_size=n, learning_rate=0.1, seed=5)
+    history, _, val_losses = training.fit(model, config, data, tmp_path / "best.weights.h5")
+    assert list(recorder.seen) == [training.epoch_order(5, e, n).tolist() for e in range(3)]
+    assert list(history.index) == [1, 2, 3] and val_losses.shape == (3, 4)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from fmnist_lib.validation import (
     ParameterError,
+    check_flag,
     check_optional_path,
     check_scalar,
     check_seeds,
@@ -109,6 +110,16 @@ def test_an_unknown_target_type_or_boundary_word_is_a_programming_error():
         check_scalar(1, "n", str)
     with pytest.raises(ValueError, match="include_boundaries"):
         check_scalar(1, "n", int, include_boundaries="open")
+
+
+def test_check_flag_passes_true_and_false():
+    assert check_flag(True, "flip") is True and check_flag(False, "flip") is False
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.0, "True", None, np.bool_(True)])
+def test_check_flag_refuses_anything_else_naming_the_flag_and_the_value(value):
+    with pytest.raises(ParameterError, match=r"^flip must be True or False, got .* \("):
+        check_flag(value, "flip")
 
 
 def test_check_seeds_accepts_lists_of_distinct_seeds():
