@@ -6,6 +6,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import sklearn
@@ -14,7 +15,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from fmnist_lib.cache import entry_key, produce_entry, read_json, results_dir, write_json
+from fmnist_lib.cache import ensure_entry, entry_key, read_json, write_json
 from fmnist_lib.data import N_TRAIN, load_fashion_mnist, split_validation, to_float
 from fmnist_lib.validation import check_scalar
 
@@ -31,6 +32,7 @@ class BaselineConfig:
     name: str
     seed: int = 0
     train_subset: int | None = None
+    entry_files: ClassVar[tuple[str, ...]] = ENTRY_FILES  # a cache.EntryConfig
 
     def __post_init__(self) -> None:
         if self.name not in BASELINES:
@@ -41,6 +43,22 @@ class BaselineConfig:
         )
         object.__setattr__(self, "seed", seed)  # NumPy scalars become plain numbers, for the key
         object.__setattr__(self, "train_subset", subset)
+
+    def key(self) -> str:
+        """The fit's cache key (`baseline_key`)."""
+        return baseline_key(self)
+
+    def label(self) -> str:
+        """The fit in a few words for progress lines: baseline, seed, subset."""
+        subset = "" if self.train_subset is None else f", {self.train_subset} images"
+        return f"baseline {self.name}, seed {self.seed}{subset}"
+
+    def write_entry(
+        self, folder: Path, data_dir: str | os.PathLike | None = None, quiet: bool = False
+    ) -> None:
+        """Fit the baseline and write its cache entry into `folder` (`fit_into`; it prints
+        nothing, quiet or not)."""
+        fit_into(self, folder, data_dir)
 
 
 @dataclass(frozen=True)
@@ -81,17 +99,22 @@ def run_baseline(
     data_dir: str | os.PathLike | None = None,
 ) -> BaselineResult:
     """Fit a baseline on the flattened training images once, cached; evaluate on the test set."""
-    folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / baseline_key(config)
-    fitted = produce_entry(folder, ENTRY_FILES, lambda tmp: fit_into(config, tmp, data_dir))
+    folder, fitted = ensure_entry(config, cache_dir, data_dir=data_dir)
+    return dataclasses.replace(load_baseline(folder), from_cache=not fitted)
+
+
+def load_baseline(folder: Path) -> BaselineResult:
+    """Read a complete baseline entry back into a `BaselineResult`."""
+    folder = Path(folder)
     metrics = read_json(folder / "metrics.json")
     return BaselineResult(
-        config=config,
+        config=BaselineConfig(**read_json(folder / "config.json")),
         folder=folder.resolve(),
         test_accuracy=metrics["test_accuracy"],
         fit_time_s=metrics["fit_time_s"],
         metrics=metrics,
         test_predictions=np.load(folder / "test_predictions.npy"),
-        from_cache=not fitted,
+        from_cache=True,
     )
 
 

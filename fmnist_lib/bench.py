@@ -41,27 +41,13 @@ from fmnist_lib import training
 from fmnist_lib.models import build_model
 from fmnist_lib.provenance import describe, probe
 from fmnist_lib.registry import get_model_spec, report_model_names
-from fmnist_lib.sweep import tensorflow_threads, thread_environment
+from fmnist_lib.runner import tensorflow_threads, thread_environment
 from fmnist_lib.validation import check_scalar
 
 TRAINING_TO_FORWARD = 3  # forward, input gradient, kernel gradient
 # Sizes of a full run and of `--quick` (seconds, for tests and a first look).
 FULL = {"n_images": 20_000, "rounds": 3, "matmul_size": 4096}
 QUICK = {"n_images": 256, "rounds": 1, "matmul_size": 256}
-MODEL_KEYS = (
-    "model",
-    "batch_size",
-    "n_images",
-    "n_validation",
-    "timed_epochs",
-    "forward_flops_per_sample",
-    "training_flops_per_sample",
-    "plain_fit_samples_per_s",
-    "loop_samples_per_s",
-    "speedup",
-    "plain_fit_fraction_of_peak",
-    "loop_fraction_of_peak",
-)
 
 
 def layer_macs(layer: keras.layers.Layer) -> int:

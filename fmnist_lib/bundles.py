@@ -46,7 +46,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from fmnist_lib.cache import is_complete, read_json, results_dir, source_hash, write_json
+from fmnist_lib.cache import (
+    EntryConfig,
+    is_complete,
+    read_json,
+    results_dir,
+    source_hash,
+    write_atomically,
+    write_json,
+)
 from fmnist_lib.data import N_TEST
 from fmnist_lib.provenance import NOT_RECORDED, isa_features, read_cpuinfo
 
@@ -130,15 +138,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def entry_class(kind: str) -> type[EntryConfig]:
+    """The config class of an entry of `kind`: `RunConfig` for "run", `BaselineConfig` for
+    "baseline"; BundleError for another kind."""
+    if kind == "run":
+        from fmnist_lib.training import RunConfig
+
+        return RunConfig
+    if kind == "baseline":
+        from fmnist_lib.baselines import BaselineConfig
+
+        return BaselineConfig
+    raise BundleError(f"unknown entry kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
 def entry_files(kind: str) -> tuple[str, ...]:
     """The files a complete entry of `kind` ("run" or "baseline") holds."""
-    if kind == "run":
-        from fmnist_lib.training import ENTRY_FILES
-    elif kind == "baseline":
-        from fmnist_lib.baselines import ENTRY_FILES
-    else:
-        raise BundleError(f"unknown entry kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return ENTRY_FILES
+    return entry_class(kind).entry_files
 
 
 def entry_kind(key: str) -> str:
@@ -146,23 +162,13 @@ def entry_kind(key: str) -> str:
     return "baseline" if key.startswith("baseline-") else "run"
 
 
-def entry_config(kind: str, settings: Mapping[str, object]) -> object:
+def entry_config(kind: str, settings: Mapping[str, object]) -> EntryConfig:
     """The `RunConfig` or `BaselineConfig` of an entry's config.json; BundleError if invalid."""
-    from fmnist_lib.baselines import BaselineConfig
-    from fmnist_lib.training import RunConfig
-
+    config_class = entry_class(kind)
     try:
-        return (RunConfig if kind == "run" else BaselineConfig)(**settings)
+        return config_class(**settings)
     except (TypeError, ValueError) as error:
         raise BundleError(f"not a valid {kind} config for this code ({error})") from None
-
-
-def entry_key(config: object) -> str:
-    """The cache key this code gives a run or baseline config."""
-    from fmnist_lib.baselines import BaselineConfig, baseline_key
-    from fmnist_lib.training import run_key
-
-    return baseline_key(config) if isinstance(config, BaselineConfig) else run_key(config)
 
 
 def code_identity(config: object) -> dict[str, object]:
@@ -217,7 +223,7 @@ def export_bundle(
 ) -> Path:
     """Write the entries `keys` (default: every complete, current entry) of the cache as one
     `.tar.gz` bundle at `out`, written beside it and renamed when whole; return its path."""
-    root = Path(cache_dir) if cache_dir is not None else results_dir()
+    root = results_dir(cache_dir)
     say = report or (lambda line: None)
     chosen = _chosen_keys(root, keys, say)
     entries = []
@@ -231,22 +237,21 @@ def export_bundle(
         "created": _now(),
         "entries": entries,
     }
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    try:
-        with os.fdopen(handle, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+
+    def write(partial: Path) -> None:
+        with (
+            open(partial, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw) as packed,  # no temporary name
+            tarfile.open(fileobj=packed, mode="w") as tar,
+        ):
             _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
             for entry in entries:
                 for name in entry["files"]:
                     data = (root / entry["key"] / name).read_bytes()
                     _add_bytes(tar, f"{entry['key']}/{name}", data)
-        os.chmod(partial, 0o644)
-        os.replace(partial, out)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-    return out
+
+    write_atomically(Path(out), write)
+    return Path(out)
 
 
 def manifest_entry(folder: Path) -> dict:
@@ -300,7 +305,7 @@ def _check_exportable(root: Path, key: str) -> None:
     if not _KEY.fullmatch(key) or not is_complete(root / key, entry_files(kind)):
         raise BundleError(f"no complete cache entry {key!r} in {root}")
     try:
-        current = entry_key(entry_config(kind, read_json(root / key / "config.json")))
+        current = entry_config(kind, read_json(root / key / "config.json")).key()
     except BundleError as error:
         raise BundleError(f"cache entry {key}: {error}") from None
     if current != key:
@@ -331,7 +336,7 @@ def import_bundle(
     """Check every entry of the bundle at `source` (a path, or an https URL, optionally ending in
     `#sha256=HEX`), then move them all into the cache; BundleError, and nothing moved, if one
     fails a check. `sha256`: the archive's expected SHA-256. One `report` line per entry."""
-    root = Path(cache_dir) if cache_dir is not None else results_dir()
+    root = results_dir(cache_dir)
     say = report or (lambda line: None)
     created = [folder for folder in (root, *root.parents) if not folder.exists()]
     with tempfile.TemporaryDirectory(prefix="fmnist-bundle-") as download:
@@ -571,7 +576,7 @@ def check_key(entry: dict, folder: Path) -> tuple[object, dict]:
         metrics = read_json(folder / "metrics.json")
     except ValueError as error:  # JSONDecodeError and BundleError both are
         raise BundleError(f"entry {key}: {error}") from None
-    current = entry_key(config)
+    current = config.key()
     if current != key:
         raise BundleError(f"entry {key}: {_stale_reason(entry, config, current)}")
     if not isinstance(metrics, dict):
@@ -767,7 +772,7 @@ def verify_run(
     """
     from fmnist_lib import training
 
-    root = Path(cache_dir) if cache_dir is not None else results_dir()
+    root = results_dir(cache_dir)
     folder = root / key
     if entry_kind(key) != "run":
         raise BundleError(f"{key} is a baseline; verify retrains training runs")

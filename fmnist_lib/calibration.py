@@ -1,5 +1,6 @@
-"""Calibration of a classifier's log-probabilities: reliability tables, ECE and its bias, NLL,
-Brier score, temperature scaling, and bootstrap intervals of what temperature scaling changes.
+"""Calibration of a classifier's log-probabilities: reliability tables, the ECE and its bias, a
+debiased squared calibration error, NLL, Brier score, temperature scaling, and bootstrap
+intervals of what temperature scaling changes.
 
 A classifier is calibrated when, among the examples it predicts with confidence p (the
 probability of its top class), a fraction p is classified correctly. A reliability table bins
@@ -24,12 +25,16 @@ bin larger and leave a later one empty. A reliability table gives each bin's edg
 and `upper`: the fixed edges for equal-width bins, the smallest and largest confidence in it for
 equal-mass bins; an empty bin has count 0 and NaN for the rest.
 
-Noise in the bins biases the ECE upwards: a perfectly calibrated classifier's bins still show
-gaps, and the absolute values add them up. `ece_bias` estimates that bias as the mean ECE of a
-calibrated classifier with the same confidences (each example right with probability its
-confidence); `calibration_scores` also reports the ECE minus it. For a classifier that is not
-calibrated the bias is smaller (E|g + e| - |g| <= E|e|), so in expectation the plain ECE
-overstates the binned calibration error and the debiased one understates it.
+Noise in the bins biases the ECE upwards: a bin's accuracy is a mean of n_m right-or-wrong
+answers, and the absolute value turns its noise into a positive gap even where the true gap is
+0. `ece_bias` is the ECE that a calibrated classifier with the same confidences shows on
+average (each example right with probability its confidence): how far above 0 the ECE of a
+calibrated network lies. For a classifier that is not calibrated the bias is smaller where the
+gaps are large against the noise, so the ECE's bias lies between 0 and about `ece_bias`; no
+estimator of an absolute gap is unbiased. Squared gaps allow an exact correction:
+`squared_calibration_error` is the sum over bins of (n_m / n) (gap_m^2 - s_m^2 / n_m), with s_m^2
+the sample variance of the bin's right-minus-confidence values, an unbiased estimate of the
+bins' mean squared true gap (Kumar et al. 2019 debias the squared error in this way).
 """
 
 import os
@@ -46,7 +51,7 @@ from fmnist_lib.validation import check_scalar
 
 BINNINGS = ("width", "mass")  # equal-width and equal-mass (equal-count) bins of confidence
 # The scores that `bootstrap_score_differences` compares, named as in `calibration_scores`.
-SCORES = ("ece_width_debiased", "ece_mass_debiased", "nll", "brier")
+SCORES = ("ece_width", "ece_mass", "sce_width", "sce_mass", "nll", "brier")
 N_DRAWS = 100  # draws of a calibrated classifier that estimate an ECE's bias (`ece_bias`)
 _NORM_TOLERANCE = 1e-3  # how far a row's log-sum-exp may lie from 0 (float32 inputs)
 
@@ -234,6 +239,41 @@ def _calibrated_ece(
     return float(np.abs(sums).sum(axis=1).mean() / len(confidence))
 
 
+def _binned_errors(
+    bins: np.ndarray, gap: np.ndarray, counts: np.ndarray, n_bins: int
+) -> tuple[float, float]:
+    """ECE and debiased squared calibration error of examples in `bins` whose right (1 or 0) minus
+    confidence is `gap`, example i counted `counts[i]` times (bins of one example add 0 to the
+    latter)."""
+    n_m = np.bincount(bins, counts, n_bins)
+    sums = np.bincount(bins, counts * gap, n_bins)
+    squares = np.bincount(bins, counts * gap**2, n_bins)
+    big = n_m >= 2
+    mean_square = sums[big] ** 2 / n_m[big]  # n_m times the squared mean gap
+    variance = (squares[big] - mean_square) / (n_m[big] - 1)  # sample variance of the gaps
+    n = counts.sum()
+    return float(np.abs(sums).sum() / n), float((mean_square - variance).sum() / n)
+
+
+def squared_calibration_error(
+    log_probabilities: np.ndarray, labels: np.ndarray, n_bins: int = 15, binning: str = "width"
+) -> float:
+    """Debiased squared calibration error: the sum over bins of (count / n) * (gap^2 - s^2 / count).
+
+    gap is the bin's accuracy minus its mean confidence and s^2 the sample variance of its
+    examples' right (1 or 0) minus confidence; gap^2 overstates the squared true gap by the
+    variance of the bin's mean, which s^2 / count estimates without bias. The result is an
+    unbiased estimate of the bins' weighted mean squared gap, so it can be negative; bins of
+    fewer than 2 examples add 0.
+    """
+    z, y = check_log_probabilities(log_probabilities, labels)
+    n_bins, binning = _check_binning(n_bins, binning, len(z))
+    predicted, confidence, log_odds = top_class(z)
+    bins = bin_indices(confidence, log_odds, n_bins, binning)
+    gap = (predicted == y) - confidence
+    return _binned_errors(bins, gap, np.ones(len(z)), n_bins)[1]
+
+
 def negative_log_likelihood(log_probabilities: np.ndarray, labels: np.ndarray) -> float:
     """NLL: the mean over examples of -log p[true class], from log-probabilities, unclipped."""
     z, y = check_log_probabilities(log_probabilities, labels)
@@ -251,14 +291,15 @@ def brier_score(log_probabilities: np.ndarray, labels: np.ndarray) -> float:
 def calibration_scores(
     log_probabilities: np.ndarray, labels: np.ndarray, n_bins: int = 15, seed: int = 0
 ) -> dict[str, float]:
-    """Accuracy, ECE with equal-width and equal-mass bins and each less its `ece_bias` (seeded
-    by `seed`), NLL and Brier score, by name."""
+    """Accuracy; ECE and its `ece_bias` (seeded by `seed`) with equal-width and with equal-mass
+    bins; the debiased squared calibration error with each; NLL and Brier score, by name."""
     z, y = check_log_probabilities(log_probabilities, labels)
     scores = {"accuracy": float(np.mean(z.argmax(axis=1) == y))}
     for binning in BINNINGS:
-        ece = expected_calibration_error(z, y, n_bins, binning)
-        scores[f"ece_{binning}"] = ece
-        scores[f"ece_{binning}_debiased"] = ece - ece_bias(z, n_bins, binning, seed=seed)
+        scores[f"ece_{binning}"] = expected_calibration_error(z, y, n_bins, binning)
+        scores[f"ece_{binning}_bias"] = ece_bias(z, n_bins, binning, seed=seed)
+    for binning in BINNINGS:
+        scores[f"sce_{binning}"] = squared_calibration_error(z, y, n_bins, binning)
     scores["nll"] = negative_log_likelihood(z, y)
     scores["brier"] = brier_score(z, y)
     return scores
@@ -298,40 +339,34 @@ def fit_temperature(
     return float(1 / brentq(slope, 1 / high, 1 / low, xtol=1e-14, rtol=1e-12))
 
 
-def _stage_parts(
-    log_probabilities: np.ndarray, labels: np.ndarray, n_bins: int, seed: int
-) -> dict[str, np.ndarray]:
+def _stage_parts(log_probabilities: np.ndarray, labels: np.ndarray, n_bins: int) -> dict:
     """Per example: gap (right minus confidence), equal-width bin, rank and first rank of its
-    log-odds' ties, NLL and Brier terms; and the `ece_bias` of all examples, per binning."""
+    log-odds' ties, NLL and Brier terms."""
     z, y = check_log_probabilities(log_probabilities, labels)
     predicted, confidence, log_odds = top_class(z)
-    bins = {b: bin_indices(confidence, log_odds, n_bins, b) for b in BINNINGS}
     order = np.argsort(log_odds, kind="stable")
     p = np.exp(z)
     p[np.arange(len(y)), y] -= 1.0
     return {
         "gap": (predicted == y) - confidence,
-        "width_bin": bins["width"],
+        "width_bin": bin_indices(confidence, log_odds, n_bins, "width"),
         "order": order,
         "first_equal": np.searchsorted(log_odds[order], log_odds[order], side="left"),
         "nll": -z[np.arange(len(y)), y],
         "brier": np.sum(p**2, axis=1),
-        "bias": np.array(
-            [_calibrated_ece(confidence, bins[b], n_bins, N_DRAWS, seed) for b in BINNINGS]
-        ),
     }
 
 
-def _debiased_eces(parts: dict[str, np.ndarray], counts: np.ndarray, n_bins: int) -> np.ndarray:
-    """ECE less its bias, equal-width then equal-mass bins, on a resample that holds example i
-    `counts[i]` times; the bias is that of all examples, which a resample changes little."""
-    gap, n = counts * parts["gap"], counts.sum()
-    width = np.abs(np.bincount(parts["width_bin"], gap, n_bins)).sum()
+def _stage_errors(parts: dict, counts: np.ndarray, n_bins: int) -> np.ndarray:
+    """ECE, equal-width then equal-mass, and the squared calibration error likewise, of a
+    resample that holds example i `counts[i]` times."""
+    width = _binned_errors(parts["width_bin"], parts["gap"], counts, n_bins)
     ranked_counts = counts[parts["order"]]
     ranked_before = np.cumsum(ranked_counts) - ranked_counts  # copies ranked before each
-    mass_bin = ranked_before[parts["first_equal"]] * n_bins // n  # as in `bin_indices`
-    mass = np.abs(np.bincount(mass_bin, gap[parts["order"]], n_bins)).sum()
-    return np.array([width, mass]) / n - parts["bias"]
+    mass_bin = ranked_before[parts["first_equal"]] * n_bins // counts.sum()  # as `bin_indices`
+    order = parts["order"]
+    mass = _binned_errors(mass_bin, parts["gap"][order], ranked_counts, n_bins)
+    return np.array([width[0], mass[0], width[1], mass[1]])
 
 
 def bootstrap_score_differences(
@@ -346,14 +381,12 @@ def bootstrap_score_differences(
     """Percentile bootstrap intervals over the examples for after-minus-before score changes.
 
     `before` and `after` hold one log-probability array (n, k) per run, all on the same
-    examples with `labels`. The statistic, one per name in SCORES, is the mean over the runs of
-    after minus before in the ECE less its `ece_bias` (equal-width and equal-mass bins, the bias
-    seeded by `seed`, as in `calibration_scores`), the NLL and the Brier score. Each of
-    `n_boot` replicates draws the n examples with replacement, the same draw for every run and
+    examples with `labels`. The statistic, one per name in SCORES (as in `calibration_scores`),
+    is the mean over the runs of each run's after minus before. Each of `n_boot` replicates
+    draws the n examples with replacement (seeded by `seed`), the same draw for every run and
     for both stages (a paired bootstrap), so the intervals hold the networks fixed: they vary
-    the examples only, not the seeds. A replicate's ECE keeps the bias of all examples. Returns
-    one row per score: difference (on all examples), lower and upper (the replicates'
-    (1 - level) / 2 and (1 + level) / 2 quantiles).
+    the examples only, not the seeds. Returns one row per score: difference (on all examples),
+    lower and upper (the replicates' (1 - level) / 2 and (1 + level) / 2 quantiles).
     """
     if len(before) != len(after) or len(before) == 0:
         raise ValueError(
@@ -364,7 +397,7 @@ def bootstrap_score_differences(
     n_boot = check_scalar(n_boot, "n_boot", int, min_val=1)
     level = check_scalar(level, "level", float, min_val=0, max_val=1, include_boundaries="neither")
     pairs = [
-        (_stage_parts(b, labels, n_bins, seed), _stage_parts(a, labels, n_bins, seed))
+        (_stage_parts(b, labels, n_bins), _stage_parts(a, labels, n_bins))
         for b, a in zip(before, after, strict=True)
     ]
     per_example = {
@@ -373,11 +406,11 @@ def bootstrap_score_differences(
     n, rng = len(labels), np.random.default_rng(seed)
 
     def differences(counts: np.ndarray) -> np.ndarray:
-        eces = [
-            _debiased_eces(a, counts, n_bins) - _debiased_eces(b, counts, n_bins) for b, a in pairs
+        binned = [
+            _stage_errors(a, counts, n_bins) - _stage_errors(b, counts, n_bins) for b, a in pairs
         ]
         means = [counts @ per_example[name] / n for name in ("nll", "brier")]
-        return np.concatenate([np.mean(eces, axis=0), means])
+        return np.concatenate([np.mean(binned, axis=0), means])
 
     replicates = np.array(
         [differences(np.bincount(rng.integers(0, n, n), minlength=n)) for _ in range(n_boot)]

@@ -10,17 +10,17 @@ names the parameter, its bounds and its meaning before any kernel starts. The ch
 them again, against the same declarations, in the cell after its parameters (a run by papermill
 or Jupyter alone).
 
-A sweep runs a chapter once per combination of values on Dask workers (each combination is one
-task that returns the executed notebook, so the workers need the project but no shared folder
-with the client) and reads back the scalars the chapter glues into its prose, one row each.
+A sweep runs a chapter once per combination of values on Dask workers (`fmnist_lib.runner`; each
+combination is one task that returns the executed notebook, so the workers need the project but
+no shared folder with the client) and reads back the scalars the chapter glues into its prose, one row each.
 """
 
 from __future__ import annotations
 
 import ast
 import csv
+import functools
 import itertools
-import os
 import re
 import subprocess
 import tempfile
@@ -33,19 +33,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from fmnist_lib import chapter_params
+from fmnist_lib.cache import project_root, write_atomically
 
 if TYPE_CHECKING:  # nbformat takes seconds to import; the command line's --help need not wait
     import nbformat
+    from distributed import Future
 
-ROOT = Path(__file__).resolve().parents[1]
+    from fmnist_lib.runner import Tick
+
 KERNEL = "python3"
-GLUE_PREFIX = "application/papermill.record/"  # myst_nb.glue's prefix when display=False
 TABLE_NAME = "sweep.csv"
-
-
-def book_root() -> Path:
-    """The book's folder (with `_toc.yml` and `notebooks/`): the repository, else the cwd."""
-    return ROOT if (ROOT / "_toc.yml").is_file() else Path.cwd()
 
 
 def _toc_files(node: object) -> list[str]:
@@ -60,7 +57,7 @@ def _toc_files(node: object) -> list[str]:
 
 def chapter_names(root: Path | None = None) -> list[str]:
     """The chapters in reading order: the `notebooks/<name>` entries of `_toc.yml`."""
-    root = book_root() if root is None else Path(root)
+    root = project_root() if root is None else Path(root)
     toc_path = root / "_toc.yml"
     if not toc_path.is_file():
         raise ValueError(f"no _toc.yml in {root}; run from the book's folder")
@@ -71,7 +68,7 @@ def chapter_names(root: Path | None = None) -> list[str]:
 
 def chapter_source(chapter: str, root: Path | None = None) -> Path:
     """The MyST file of a chapter of the toc; an unknown name raises, listing the chapters."""
-    root = book_root() if root is None else Path(root)
+    root = project_root() if root is None else Path(root)
     names = chapter_names(root)
     if chapter not in names:
         raise ValueError(f"unknown chapter {chapter!r}; the chapters are: {', '.join(names)}")
@@ -178,7 +175,7 @@ def execute_notebook(
                 notebook,
                 str(output),
                 parameters=dict(parameters),
-                cwd=str(book_root() / "notebooks"),
+                cwd=str(project_root() / "notebooks"),
                 kernel_name=KERNEL,
                 progress_bar=False,
                 kernel_manager_class=quiet_kernel_manager(),
@@ -191,22 +188,6 @@ def execute_notebook(
     return Execution(text, error, time.perf_counter() - started)
 
 
-def write_atomically(path: Path, text: str) -> Path:
-    """Write `text` to `path` through a temporary file beside it, renamed when complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".partial-{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(partial, 0o644)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return path
-
-
 def failed_path(path: Path) -> Path:
     """Where a failed run's notebook is kept: `x.ipynb` -> `x.failed.ipynb`."""
     return Path(path).with_suffix(".failed.ipynb")
@@ -214,14 +195,14 @@ def failed_path(path: Path) -> Path:
 
 def save_execution(execution: Execution, path: Path) -> Path:
     """Write the executed notebook to `path`, or to `failed_path(path)` when the run failed."""
-    return write_atomically(
-        path if execution.error is None else failed_path(path), execution.notebook
-    )
+    path = Path(path if execution.error is None else failed_path(path))
+    write_atomically(path, lambda partial: partial.write_text(execution.notebook, encoding="utf-8"))
+    return path
 
 
 def default_output(chapter: str) -> Path:
     """Where `execute` writes a chapter's notebook by default: `_build/executed/<chapter>.ipynb`."""
-    return book_root() / "_build" / "executed" / f"{chapter}.ipynb"
+    return project_root() / "_build" / "executed" / f"{chapter}.ipynb"
 
 
 def execute_chapter(
@@ -235,7 +216,7 @@ def execute_chapter(
     notebook = notebook_of(chapter)
     check_parameter_names(chapter, parameters, notebook)
     chapter_params.check_parameters(chapter, parameters)
-    report(f"executing {chapter} with {describe(parameters)}")
+    report(f"executing {chapter} with {describe_parameters(parameters)}")
     execution = execute_notebook(notebook, parameters)
     path = save_execution(execution, default_output(chapter) if output is None else output)
     return path, execution
@@ -283,7 +264,7 @@ def combinations(grid: Mapping[str, Iterable[object]]) -> list[dict[str, object]
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
-def describe(parameters: Mapping[str, object]) -> str:
+def describe_parameters(parameters: Mapping[str, object]) -> str:
     """Parameters as `name=value` pairs for progress lines and messages."""
     return ", ".join(f"{name}={value!r}" for name, value in parameters.items()) or "defaults"
 
@@ -324,17 +305,20 @@ def table_rows(
 def write_table(rows: list[dict[str, object]], path: Path) -> Path:
     """Write rows as CSV (atomically), the union of their columns in order of first appearance."""
     columns = list(dict.fromkeys(column for row in rows for column in row))
-    with tempfile.SpooledTemporaryFile(mode="w+", newline="") as buffer:
-        writer = csv.DictWriter(buffer, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        buffer.seek(0)
-        return write_atomically(path, buffer.read())
+
+    def write(partial: Path) -> None:
+        with open(partial, "w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomically(path, write)
+    return Path(path)
 
 
 def default_sweep_folder(chapter: str) -> Path:
     """`_build/sweeps/<chapter>-<YYYYmmdd-HHMMSS>` in the book's folder."""
-    return book_root() / "_build" / "sweeps" / f"{chapter}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return project_root() / "_build" / "sweeps" / f"{chapter}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _check_empty_folder(folder: Path) -> None:
@@ -391,30 +375,32 @@ def run_sweep(
 ) -> list[dict[str, object]]:
     """Run a planned sweep on Dask workers; write each notebook as it lands, then the table.
 
-    Without a `client`, `fmnist_lib.sweep.connect` makes one (`scheduler`, else
+    Without a `client`, `fmnist_lib.runner.connect` makes one (`scheduler`, else
     $FMNIST_SCHEDULER, else a local cluster of `n_workers` x `threads_per_worker`, by default
-    shaped by the cores, whose thread limits the kernels inherit).
+    shaped by the cores, whose thread limits the kernels inherit), and `runner.run_tasks` runs
+    one task per combination.
     A notebook whose chapter raised is kept as `<chapter>-N.failed.ipynb`; one progress line
     follows each combination; the table, failed rows included, is written at the end. When the
     sweep stops early (Ctrl-C, a lost scheduler) after some combinations finished, the table is
     written with the rest marked "not run"; when none finished, nothing is written.
     """
+    from fmnist_lib.runner import connect, run_tasks
+
     executions: dict[int, Execution | str] = {}
     paths: dict[int, Path] = {}
+    shape = {"n_workers": n_workers, "threads_per_worker": threads_per_worker}
     finished = False
     try:
-        if client is None:
-            from fmnist_lib.sweep import connect
-
-            with connect(
-                scheduler,
-                n_runs=len(plan.combos),
-                n_workers=n_workers,
-                threads_per_worker=threads_per_worker,
-            ) as own_client:
-                _run_all(own_client, plan, report, executions, paths)
-        else:
-            _run_all(client, plan, report, executions, paths)
+        with connect(client, scheduler, n_tasks=len(plan.combos), **shape) as active:
+            run_tasks(
+                active,
+                functools.partial(execute_notebook, plan.notebook),
+                plan.combos,
+                executions,
+                land=functools.partial(_save_landed, plan, paths),
+                line=functools.partial(_progress_line, plan),
+                say=report,
+            )
         finished = True
     finally:
         rows = table_rows(list(plan.combos), executions, paths)
@@ -423,57 +409,30 @@ def run_sweep(
     return rows
 
 
-def sweep(
-    chapter: str,
-    grid: Mapping[str, list[object]],
-    out: Path | None = None,
-    client: Any = None,
-    scheduler: str | None = None,
-    report: Callable[[str], None] = print,
-) -> tuple[Path, list[dict[str, object]]]:
-    """`plan_sweep`, then `run_sweep`: the table's path and its rows."""
-    plan = plan_sweep(chapter, grid, out)
-    return plan.table, run_sweep(plan, client, scheduler, report)
-
-
-def _run_all(
-    client: Any,
-    plan: SweepPlan,
-    report: Callable[[str], None],
-    executions: dict[int, Execution | str],
-    paths: dict[int, Path],
-) -> None:
-    """Execute every combination on the client; save each notebook as it lands; say so.
-
-    Fills `executions` and `paths` (by combination) as results arrive, so that an interrupted
-    sweep still knows what finished.
-    """
-    from distributed import as_completed
-
-    combos, total = plan.combos, len(plan.combos)
-    futures = client.map(
-        execute_notebook, [plan.notebook] * total, list(combos), pure=False, retries=1
-    )
-    index_of = {future.key: index for index, future in enumerate(futures)}
-    started = time.perf_counter()
+def _save_landed(
+    plan: SweepPlan, paths: dict[int, Path], index: int, future: Future
+) -> Execution | str:
+    """Save the notebook of combination `index` as its task ends and record its path; the
+    Execution, or the error text when the task itself failed (its worker died twice, ...)."""
     try:
-        for future in as_completed(futures):
-            index = index_of[future.key]
-            try:
-                execution = future.result()
-                paths[index] = save_execution(execution, plan.paths[index])
-                executions[index] = execution
-                outcome = execution.error or f"ok in {execution.seconds:.0f} s"
-            except Exception as error:  # the task itself failed: its worker died twice, ...
-                executions[index] = outcome = f"{type(error).__name__}: {error}"
-            done, elapsed = len(executions), time.perf_counter() - started
-            eta = elapsed / done * (total - done)
-            report(
-                f"{plan.chapter} {done}/{total} [{describe(combos[index])}] {outcome}; "
-                f"elapsed {elapsed:.0f} s, ETA {eta:.0f} s"
-            )
-    finally:
-        client.cancel(futures)
+        execution = future.result()
+        paths[index] = save_execution(execution, plan.paths[index])
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    return execution
+
+
+def _progress_line(plan: SweepPlan, index: int, execution: Execution | str, tick: Tick) -> str:
+    """`chapter done/total [parameters] outcome; elapsed, ETA` for one finished combination."""
+    outcome = (
+        execution.error or f"ok in {execution.seconds:.0f} s"
+        if isinstance(execution, Execution)
+        else execution
+    )
+    return (
+        f"{plan.chapter} {tick.done}/{tick.total} [{describe_parameters(plan.combos[index])}] "
+        f"{outcome}; elapsed {tick.elapsed_s:.0f} s, ETA {tick.eta_s:.0f} s"
+    )
 
 
 def failed_rows(rows: Iterable[Mapping[str, object]]) -> list[Mapping[str, object]]:

@@ -11,7 +11,7 @@ URL) checks one and adds its runs to the cache (`fmnist_lib.bundles`);
 book uses (`prepare --keys` only prints their cache keys, `prepare --shard K/N` trains the K-th
 of N parts of about equal cost, `prepare --plan N` estimates each part's time); `book` prepares
 and then builds the book; `train MODEL --seeds 0-9`, `prepare` and `book` train through
-`fmnist_lib.sweep` on a Dask cluster (`--scheduler`, else `$FMNIST_SCHEDULER`, else a local
+`fmnist_lib.runner` on a Dask cluster (`--scheduler`, else `$FMNIST_SCHEDULER`, else a local
 one); `execute CHAPTER -p NAME VALUE` runs one chapter with papermill parameters and
 `sweep CHAPTER -p NAME V1,V2` runs it once per combination of values, both rejecting unknown
 parameter names and values outside a parameter's declared bounds before anything runs
@@ -41,7 +41,7 @@ from fmnist_lib.cache import results_dir
 from fmnist_lib.data import DataError, locate_fashion_mnist
 
 if TYPE_CHECKING:
-    from fmnist_lib.sweep import Outcome, SweepSummary
+    from fmnist_lib.runner import Outcome, RunsSummary
     from fmnist_lib.training import RunConfig, RunResult
 
 class _Parser(argparse.ArgumentParser):
@@ -94,7 +94,7 @@ _seeds = _argument(
 
 
 def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """--scheduler, --workers, --threads: the Dask cluster that `sweep.run_many` trains on."""
+    """--scheduler, --workers, --threads: the Dask cluster that `runner.run_many` trains on."""
     parser.add_argument(
         "--scheduler",
         help="a Dask scheduler, tcp://HOST:8786 (default: $FMNIST_SCHEDULER, else a local cluster)",
@@ -105,7 +105,7 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
         type=_positive_int,
-        help="local cluster: threads per worker (default: sweep.DEFAULT_THREADS_PER_WORKER)",
+        help="local cluster: threads per worker (default: runner.DEFAULT_THREADS_PER_WORKER)",
     )
 
 
@@ -348,12 +348,12 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _train_seeds(args: argparse.Namespace) -> int:
-    """`train --seeds`: every seed's run through `sweep.run_many`; a JSON list; 1 if one failed."""
+    """`train --seeds`: every seed's run through `runner.run_many`; a JSON list; 1 if one failed."""
     training = _import_quietly("fmnist_lib.training")
-    sweep = _import_quietly("fmnist_lib.sweep")
+    runner = _import_quietly("fmnist_lib.runner")
     configs = [_train_config(args, seed) for seed in args.seeds]
     with contextlib.redirect_stdout(sys.stderr):
-        summary = sweep.run_many(configs, data_dir=args.data_dir, **_cluster_options(args))
+        summary = runner.run_many(configs, data_dir=args.data_dir, **_cluster_options(args))
     print(
         json.dumps(
             [
@@ -519,10 +519,10 @@ def _prepare_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     return 1 if _prepare(args).failures else 0
 
 
-def _prepare(args: argparse.Namespace) -> "SweepSummary":
-    sweep = _import_quietly("fmnist_lib.sweep")
+def _prepare(args: argparse.Namespace) -> "RunsSummary":
+    runner = _import_quietly("fmnist_lib.runner")
     configs = _book_configs(getattr(args, "shard", None))  # `book` has no --shard
-    summary = sweep.run_many(configs, **_cluster_options(args))
+    summary = runner.run_many(configs, **_cluster_options(args))
     print(
         "prepared: " + ", ".join(f"{o.label} {_outcome(o)}" for o in summary.outcomes), flush=True
     )
@@ -539,8 +539,7 @@ def _outcome(outcome: "Outcome") -> str:
 def _cache_keys(shard: tuple[int, int] | None = None) -> list[str]:
     """The cache keys of every run and baseline `prepare` trains (of one shard), in its order;
     trains nothing."""
-    sweep = _import_quietly("fmnist_lib.sweep")
-    return [sweep.entry_key(config) for config in _book_configs(shard)]
+    return [config.key() for config in _book_configs(shard)]
 
 
 def _plan(args: argparse.Namespace) -> str:
@@ -608,7 +607,7 @@ def _execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     plan = chapters.plan_sweep(args.chapter, args.values, args.out)  # checks; runs nothing
-    _import_quietly("fmnist_lib.sweep")  # it loads TensorFlow, whose start-up log is noise here
+    _import_quietly("fmnist_lib.runner")  # it loads TensorFlow, whose start-up log is noise here
     say = functools.partial(print, file=sys.stderr, flush=True)
     try:
         rows = chapters.run_sweep(plan, report=say, **_cluster_options(args))

@@ -14,7 +14,6 @@ import math
 import os
 import struct
 import sys
-import tempfile
 import urllib.request
 import warnings
 import zlib
@@ -27,6 +26,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from fmnist_lib.cache import write_atomically
 from fmnist_lib.validation import check_scalar
 
 __all__ = [
@@ -386,17 +386,13 @@ def _download(
     url: str, folder: Path, spec: FileSpec, *, urlopen: Callable, timeout: float, progress: bool
 ) -> np.ndarray:
     """Download url to a temporary file in folder, verify it, then move it to spec.name."""
-    fd, tmp = tempfile.mkstemp(prefix=f"{spec.name}.", suffix=".part", dir=folder)
-    part = Path(tmp)
-    try:
-        with os.fdopen(fd, "wb") as out, urlopen(url, timeout=timeout) as response:
+
+    def fetch(part: Path) -> np.ndarray:
+        with open(part, "wb") as out, urlopen(url, timeout=timeout) as response:
             _stream(response, out, url, progress=progress)
-        data = _decode(part.read_bytes(), must_be_gzip=spec.name.endswith(".gz"))
-        array = _check(data, spec)
-        os.replace(part, folder / spec.name)
-        return array
-    finally:
-        part.unlink(missing_ok=True)
+        return _check(_decode(part.read_bytes(), must_be_gzip=spec.name.endswith(".gz")), spec)
+
+    return write_atomically(folder / spec.name, fetch)
 
 
 def _reason(exc: BaseException) -> str:

@@ -100,7 +100,7 @@ def book_baselines() -> list[BaselineConfig]:
 def book_configs() -> list[RunConfig | BaselineConfig]:
     """Every training run and baseline fit the chapters use with their default parameters.
 
-    `python -m fmnist_lib prepare` (and `make book`) trains them with `sweep.run_many`.
+    `python -m fmnist_lib prepare` (and `make book`) trains them with `runner.run_many`.
     """
     # The longest runs first, so that the short ones fill the workers at the end.
     runs = [*modern_runs(), *book_runs(), *tuning_runs(), *ablation_runs()]

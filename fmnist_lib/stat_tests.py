@@ -252,3 +252,20 @@ def overfitting_test(
         "p_value": float((1 + np.sum(null_rises >= rise)) / (1 + n_boot)),
         "overfits": rise > threshold,
     }
+
+
+BAND_VERDICTS = ("holds", "fails", "not settled")
+
+
+def band_verdict(low: float, high: float, band_low: float, band_high: float) -> str:
+    """Whether a claimed band holds the quantity an interval [low, high] estimates: "holds" when
+    the interval lies inside the band, "fails" when it lies outside it, else "not settled"."""
+    low, high, band_low, band_high = (float(v) for v in (low, high, band_low, band_high))
+    if not low <= high or not band_low <= band_high:  # also refuses NaN
+        raise ValueError(f"intervals must have low <= high, got [{low}, {high}] and "
+                         f"[{band_low}, {band_high}]")
+    if band_low <= low and high <= band_high:
+        return "holds"
+    if high < band_low or low > band_high:
+        return "fails"
+    return "not settled"

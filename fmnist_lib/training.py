@@ -20,6 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -27,9 +28,9 @@ import pandas as pd
 import tensorflow as tf
 
 from fmnist_lib.cache import (
+    ensure_entry,
     entry_key,
     is_complete,
-    produce_entry,
     read_json,
     results_dir,
     write_json,
@@ -73,6 +74,7 @@ class RunConfig:
     learning_rate: float
     seed: int = 0
     train_subset: int | None = None
+    entry_files: ClassVar[tuple[str, ...]] = ENTRY_FILES  # a cache.EntryConfig
 
     def __post_init__(self) -> None:
         get_model_spec(self.model)
@@ -94,6 +96,27 @@ class RunConfig:
         }
         for name, value in checked.items():  # NumPy scalars become plain numbers, for the key
             object.__setattr__(self, name, value)
+
+    def key(self) -> str:
+        """The run's cache key (`run_key`)."""
+        return run_key(self)
+
+    def label(self) -> str:
+        """The run in a few words for progress lines: model, seed, epochs, subset."""
+        epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
+        subset = "" if self.train_subset is None else f", {self.train_subset} images"
+        return f"{self.model}, seed {self.seed}, {epochs}{subset}"
+
+    def write_entry(
+        self,
+        folder: Path,
+        data_dir: str | os.PathLike | None = None,
+        quiet: bool = False,
+        loop: "Loop | None" = None,
+    ) -> None:
+        """Train the run and write its cache entry into `folder` (`train_into`), in `loop`
+        (by default the project's `LOOP`)."""
+        train_into(self, folder, data_dir=data_dir, quiet=quiet, loop=loop or LOOP)
 
 
 @dataclass(frozen=True)
@@ -171,12 +194,7 @@ def run(
     loop: Loop = LOOP,
 ) -> RunResult:
     """Train `config` once and cache it; later calls return the cached result without training."""
-    folder = (Path(cache_dir) if cache_dir is not None else results_dir()) / run_key(config)
-    trained = produce_entry(
-        folder,
-        ENTRY_FILES,
-        lambda tmp: train_into(config, tmp, data_dir=data_dir, quiet=quiet, loop=loop),
-    )
+    folder, trained = ensure_entry(config, cache_dir, data_dir=data_dir, quiet=quiet, loop=loop)
     if not trained and not quiet:
         print(f"{config.model} (seed {config.seed}): cached run {folder}")
     return dataclasses.replace(load_result(folder), from_cache=not trained)
@@ -206,7 +224,7 @@ def load_result(folder: Path) -> RunResult:
 
 def list_runs(cache_dir: Path | None = None) -> list[RunResult]:
     """Every complete training run in the cache, sorted by model, seed and epochs."""
-    root = Path(cache_dir) if cache_dir is not None else results_dir()
+    root = results_dir(cache_dir)
     folders = root.glob("*/config.json") if root.is_dir() else []
     results = [
         load_result(path.parent)
@@ -439,6 +457,25 @@ def epoch_order(seed: int, epoch: int, n_images: int) -> np.ndarray:
     """The order in which epoch `epoch` (from 0) of a run with `seed` visits its `n_images`
     training images: a fresh permutation every epoch, the same on every machine."""
     return np.random.default_rng([seed, epoch]).permutation(n_images)
+
+
+def keras_fit_orders(n_images: int, epochs: int, seed: int) -> list[list[int]]:
+    """The order in which Keras's own `fit(shuffle=True)` visits `n_images` NumPy images in each
+    of `epochs` epochs after `keras.utils.set_random_seed(seed)`, recorded by a tiny model."""
+
+    class Recorder(keras.layers.Layer):
+        def call(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+            if training:
+                orders.append(np.asarray(x)[:, 0].astype(int).tolist())
+            return x
+
+    orders: list[list[int]] = []
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((1,)), Recorder(), keras.layers.Dense(1)])
+    model.compile("sgd", "mse", run_eagerly=True)
+    x = np.arange(n_images, dtype=np.float32).reshape(-1, 1)
+    model.fit(x, x, batch_size=n_images, epochs=epochs, shuffle=True, verbose=0)
+    return orders
 
 
 def _val_losses_callback(

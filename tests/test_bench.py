@@ -5,7 +5,6 @@ import pytest
 
 from fmnist_lib import bench
 from fmnist_lib.bench import (
-    MODEL_KEYS,
     forward_flops,
     layer_macs,
     matmul_peak,
@@ -13,6 +12,22 @@ from fmnist_lib.bench import (
 )
 from fmnist_lib.models import build_model, build_seed_cnn, build_seed_mlp
 from fmnist_lib.registry import MODELS, MODERN_CNN, get_model_spec, report_model_names
+
+# What `bench --json` gives for each model, in this order.
+MODEL_KEYS = (
+    "model",
+    "batch_size",
+    "n_images",
+    "n_validation",
+    "timed_epochs",
+    "forward_flops_per_sample",
+    "training_flops_per_sample",
+    "plain_fit_samples_per_s",
+    "loop_samples_per_s",
+    "speedup",
+    "plain_fit_fraction_of_peak",
+    "loop_fraction_of_peak",
+)
 
 # The seed CNN by hand: each 3x3 convolution multiplies its kernel once per output pixel (28x28,
 # then 14x14 and 7x7 after pooling); the first Dense reads the 7x7x64 flattened maps.

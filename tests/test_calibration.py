@@ -2,6 +2,7 @@ import math
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import log_softmax, logit
 from scipy.stats import binom
@@ -212,29 +213,57 @@ def test_ece_bias_of_one_bin_of_equal_confidences_is_the_binomial_mean_absolute_
         assert bias == pytest.approx(exact, abs=4 * math.sqrt(p * (1 - p) / n / draws))
 
 
-def test_debiased_ece_averages_zero_for_a_calibrated_classifier_and_plain_ece_does_not():
+def test_ece_of_a_calibrated_classifier_averages_its_ece_bias_above_zero():
     rng = np.random.default_rng(2)
     log_p = confident_population(rng, 2000)
-    scores = [calibration.calibration_scores(log_p, draw_labels(rng, log_p), 15) for _ in range(40)]
     for binning in calibration.BINNINGS:
-        plain = np.array([s[f"ece_{binning}"] for s in scores])
-        debiased = np.array([s[f"ece_{binning}_debiased"] for s in scores])
-        assert plain.mean() > 5 * plain.std() / math.sqrt(len(plain))  # clearly above 0
-        assert abs(debiased.mean()) < 3 * debiased.std() / math.sqrt(len(debiased))
+        plain = np.array(
+            [
+                calibration.expected_calibration_error(log_p, draw_labels(rng, log_p), 15, binning)
+                for _ in range(100)
+            ]
+        )
+        bias = calibration.ece_bias(log_p, 15, binning, n_draws=2000)
+        assert bias > 10 * plain.std() / math.sqrt(len(plain))  # clearly above 0
+        assert plain.mean() == pytest.approx(bias, abs=3 * plain.std() / math.sqrt(len(plain)))
 
 
-def test_plain_and_debiased_ece_bracket_the_binned_error_of_a_miscalibrated_classifier():
+def test_squared_calibration_error_matches_a_hand_computation():
+    # (0, 0.5]: gaps -0.5 and 0.6; (0.5, 1]: gaps 0.1, -0.8 and 0.4 (right minus confidence).
+    sums, squares, counts = np.array([0.1, -0.3]), np.array([0.61, 0.81]), np.array([2, 3])
+    variances = (squares - sums**2 / counts) / (counts - 1)
+    by_hand = np.sum(sums**2 / counts - variances) / 5
+    assert by_hand == pytest.approx(-0.192)
+    computed = calibration.squared_calibration_error(LOG_P, LABELS, 2, "width")
+    assert computed == pytest.approx(by_hand)
+    # With 10 bins every example is alone in its bin, and a bin of one example adds 0.
+    assert calibration.squared_calibration_error(LOG_P, LABELS, 10, "width") == 0.0
+
+
+@pytest.mark.parametrize("sharpening", [1.0, 1.5])
+def test_squared_calibration_error_is_unbiased_calibrated_or_not(sharpening):
     rng = np.random.default_rng(3)
-    truth = confident_population(rng, 4000)
-    reported = log_softmax(1.5 * truth, axis=1)  # over-confident: its true probabilities are truth
+    truth = confident_population(rng, 200_000)  # the population the examples are drawn from
+    reported = log_softmax(sharpening * truth, axis=1)  # over-confident unless sharpening is 1
     _, confidence, log_odds = calibration.top_class(reported)
     bins = calibration.bin_indices(confidence, log_odds, 15, "width")
     accuracy = np.exp(truth[np.arange(len(truth)), reported.argmax(axis=1)])
-    binned_error = np.abs(np.bincount(bins, accuracy - confidence, 15)).sum() / len(truth)
-    scores = [calibration.calibration_scores(reported, draw_labels(rng, truth)) for _ in range(40)]
-    plain = np.mean([s["ece_width"] for s in scores])
-    debiased = np.mean([s["ece_width_debiased"] for s in scores])
-    assert debiased < binned_error < plain
+    share = np.bincount(bins, minlength=15) / len(truth)
+    with np.errstate(invalid="ignore"):
+        true_gap = np.bincount(bins, accuracy - confidence, 15) / np.bincount(bins, minlength=15)
+    target = np.nansum(share * true_gap**2)  # the bins' mean squared true gap
+    estimates = []
+    for _ in range(200):
+        rows = rng.integers(0, len(truth), 3000)
+        labels = draw_labels(rng, truth[rows])
+        estimates.append(calibration.squared_calibration_error(reported[rows], labels, 15))
+    estimates = np.array(estimates)
+    margin = 3 * estimates.std() / math.sqrt(len(estimates))
+    assert estimates.mean() == pytest.approx(target, abs=margin + 1e-5)
+    if sharpening == 1.0:
+        assert target < 1e-30
+    else:
+        assert target > 20 * margin
 
 
 def test_brier_score_matches_a_hand_computation():
@@ -256,13 +285,13 @@ def test_negative_log_likelihood_is_not_clipped():
 
 def test_calibration_scores_gather_the_metrics():
     scores = calibration.calibration_scores(LOG_P, LABELS, n_bins=2)
-    names = "accuracy ece_width ece_width_debiased ece_mass ece_mass_debiased nll brier"
+    names = "accuracy ece_width ece_width_bias ece_mass ece_mass_bias sce_width sce_mass nll brier"
     assert list(scores) == names.split()
     assert scores["accuracy"] == pytest.approx(3 / 5)
     assert scores["ece_width"] == pytest.approx(0.08)
     assert scores["ece_mass"] == pytest.approx(0.24)
-    bias = calibration.ece_bias(LOG_P, 2, "mass", seed=0)
-    assert scores["ece_mass_debiased"] == pytest.approx(0.24 - bias)
+    assert scores["ece_mass_bias"] == calibration.ece_bias(LOG_P, 2, "mass", seed=0)
+    assert scores["sce_width"] == pytest.approx(-0.192)
     assert scores["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.1, 0.6, 0.2, 0.4])))
     assert scores["nll"] == pytest.approx(evaluation.cross_entropy(PROBABILITIES, LABELS))
     assert scores["brier"] == pytest.approx(0.652)
@@ -315,12 +344,16 @@ def nll_at(log_p, labels, temperatures):
 
 def test_fit_temperature_finds_the_grid_minimum_with_confident_mistakes_pulling():
     rng = np.random.default_rng(4)
-    log_p = log_softmax(rng.normal(0.0, 30.0, size=(500, 10)), axis=1)  # very confident
-    labels = draw_labels(rng, log_softmax(rng.normal(0.0, 1.0, size=(500, 10)), axis=1))
-    assert (log_p[np.arange(500), labels] < -800).any()  # exp underflows to 0 in float64
+    scores = rng.normal(0.0, 5.0, size=(500, 10))
+    scores[:5, 0] = 150.0  # five mistakes so confident that float32's softmax gives them 0
+    log_p = log_softmax(scores, axis=1)
+    labels = np.where(np.arange(500) < 5, 1, scores.argmax(axis=1))
+    labels[5:50] = rng.integers(0, 10, 45)
+    assert (np.exp(log_p[np.arange(5), labels[:5]]).astype(np.float32) == 0).all()
     fitted = calibration.fit_temperature(log_p, labels)
     grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 4001))
     nll = nll_at(log_p, labels, grid)
+    assert 0.05 < fitted < 20.0
     assert fitted == pytest.approx(grid[nll.argmin()], rel=2e-3)
     assert nll_at(log_p, labels, [fitted])[0] <= nll.min() + 1e-9
 
@@ -359,16 +392,33 @@ def test_bootstrap_difference_is_the_mean_over_runs_of_the_score_differences():
     labels = draw_labels(rng, runs[0])
     scaled = [calibration.apply_temperature(log_p, 1.7) for log_p in runs]
     table = calibration.bootstrap_score_differences(runs, scaled, labels, 10, n_boot=20)
-    for score in calibration.SCORES:
-        each = [
-            calibration.calibration_scores(a, labels, 10)[score]
-            - calibration.calibration_scores(b, labels, 10)[score]
-            for b, a in zip(runs, scaled, strict=True)
-        ]
-        assert table.loc[score, "difference"] == pytest.approx(np.mean(each), abs=1e-12)
+    each = [
+        pd.Series(calibration.calibration_scores(a, labels, 10))
+        - pd.Series(calibration.calibration_scores(b, labels, 10))
+        for b, a in zip(runs, scaled, strict=True)
+    ]
+    mean = pd.concat(each, axis=1).mean(axis=1)[list(calibration.SCORES)]
+    assert table["difference"].to_numpy() == pytest.approx(mean.to_numpy(), abs=1e-12)
     twice = calibration.bootstrap_score_differences(runs[:1] * 2, scaled[:1] * 2, labels, 10, 20)
     once = calibration.bootstrap_score_differences(runs[:1], scaled[:1], labels, 10, 20)
     assert np.allclose(twice.to_numpy(), once.to_numpy(), rtol=1e-12, atol=1e-15)
+
+
+def scores_of(log_p, labels, n_bins):
+    """The scores that the bootstrap compares, each from its own public function."""
+    binned = {
+        f"{name}_{binning}": score(log_p, labels, n_bins, binning)
+        for name, score in (
+            ("ece", calibration.expected_calibration_error),
+            ("sce", calibration.squared_calibration_error),
+        )
+        for binning in calibration.BINNINGS
+    }
+    return {
+        **binned,
+        "nll": calibration.negative_log_likelihood(log_p, labels),
+        "brier": calibration.brier_score(log_p, labels),
+    }
 
 
 def test_a_bootstrap_replicate_is_the_statistic_on_the_resampled_examples():
@@ -379,19 +429,8 @@ def test_a_bootstrap_replicate_is_the_statistic_on_the_resampled_examples():
     after = calibration.apply_temperature(before, 1.4)
     table = calibration.bootstrap_score_differences([before], [after], labels, 8, n_boot=1, seed=3)
     rows = np.random.default_rng(3).integers(0, len(labels), len(labels))  # the one replicate
-    expected = [
-        calibration.expected_calibration_error(after[rows], labels[rows], 8, binning)
-        - calibration.ece_bias(after, 8, binning, seed=3)
-        - calibration.expected_calibration_error(before[rows], labels[rows], 8, binning)
-        + calibration.ece_bias(before, 8, binning, seed=3)
-        for binning in calibration.BINNINGS
-    ]
-    expected += [
-        calibration.negative_log_likelihood(after[rows], labels[rows])
-        - calibration.negative_log_likelihood(before[rows], labels[rows]),
-        calibration.brier_score(after[rows], labels[rows])
-        - calibration.brier_score(before[rows], labels[rows]),
-    ]
+    resampled = [scores_of(stage[rows], labels[rows], 8) for stage in (before, after)]
+    expected = [resampled[1][name] - resampled[0][name] for name in calibration.SCORES]
     assert table["lower"].tolist() == pytest.approx(expected, abs=1e-12)
     assert table["upper"].tolist() == pytest.approx(expected, abs=1e-12)
 
@@ -406,8 +445,9 @@ def test_bootstrap_interval_of_two_examples_spans_their_two_differences():
     assert table.loc["nll", ["lower", "upper"]].tolist() == pytest.approx([lower, upper])
 
 
-def test_bootstrap_intervals_of_nll_and_brier_differences_cover_the_truth_about_95_percent():
-    # Three kinds of example with known label probabilities: the expected differences are exact.
+def test_bootstrap_intervals_of_unbiased_differences_cover_the_truth_about_95_percent():
+    # Three kinds of example with known label probabilities, each kind alone in its equal-width
+    # bin (of 10) before and after: the expected squared gap, NLL and Brier score are exact.
     share = np.array([0.5, 0.3, 0.2])
     truth = log_softmax(np.array([[4.0, 1.0, 0.0], [0.0, 2.5, 0.5], [0.3, 0.0, 1.2]]) / 1.6, 1)
     before = log_softmax(1.6 * truth, axis=1)
@@ -415,20 +455,25 @@ def test_bootstrap_intervals_of_nll_and_brier_differences_cover_the_truth_about_
     q, eye = np.exp(truth), np.eye(3)
 
     def expected(log_p):
-        brier = ((np.exp(log_p)[:, None, :] - eye[None]) ** 2).sum(axis=2)
-        return np.array([share @ (q * -log_p).sum(axis=1), share @ (q * brier).sum(axis=1)])
+        p = np.exp(log_p)
+        gap = q[np.arange(3), p.argmax(axis=1)] - p.max(axis=1)
+        brier = ((p[:, None, :] - eye[None]) ** 2).sum(axis=2)
+        return np.array(
+            [share @ gap**2, share @ (q * -log_p).sum(axis=1), share @ (q * brier).sum(axis=1)]
+        )
 
     true_difference = expected(after) - expected(before)
-    rng, covered, trials = np.random.default_rng(9), np.zeros(2), 100
+    names = ["sce_width", "nll", "brier"]
+    rng, covered, trials = np.random.default_rng(9), np.zeros(3), 100
     for trial in range(trials):
         kinds = rng.choice(3, 600, p=share)
         labels = draw_labels(rng, truth[kinds])
         table = calibration.bootstrap_score_differences(
-            [before[kinds]], [after[kinds]], labels, 5, n_boot=200, seed=trial
+            [before[kinds]], [after[kinds]], labels, 10, n_boot=200, seed=trial
         )
-        lower, upper = table.loc[["nll", "brier"], "lower"], table.loc[["nll", "brier"], "upper"]
-        covered += (lower.to_numpy() <= true_difference) & (true_difference <= upper.to_numpy())
-    assert np.all((covered / trials >= 0.88) & (covered / trials <= 0.99))
+        lower, upper = table.loc[names, "lower"].to_numpy(), table.loc[names, "upper"].to_numpy()
+        covered += (lower <= true_difference) & (true_difference <= upper)
+    assert np.all((covered / trials >= 0.88) & (covered / trials <= 0.99)), covered
 
 
 # --- input validation -----------------------------------------------------------------------
@@ -443,7 +488,7 @@ def test_bootstrap_intervals_of_nll_and_brier_differences_cover_the_truth_about_
         (lambda: calibration.brier_score(LOG_P[:, :1], LABELS), "log_probabilities"),
         (lambda: calibration.brier_score(LOG_P.ravel(), LABELS), "log_probabilities"),
         (lambda: calibration.brier_score(PROBABILITIES, LABELS), "log_probabilities"),
-        (lambda: calibration.brier_score(np.log([[1.0, 0.0]]), [0]), "log_probabilities"),
+        (lambda: calibration.brier_score([[0.0, -np.inf]], [0]), "log_probabilities"),
         (lambda: calibration.reliability_table(LOG_P, LABELS, n_bins=0), "n_bins"),
         (lambda: calibration.reliability_table(LOG_P, LABELS, 6, "mass"), "n_bins"),
         (lambda: calibration.reliability_table(LOG_P, LABELS, 2, "quantile"), "binning"),

@@ -78,11 +78,10 @@ def test_chapters_are_the_notebooks_of_the_toc_and_unknown_ones_are_listed():
         chapters.chapter_source("cnn")
 
 
-def test_unknown_parameter_is_rejected_before_any_client_is_used(tmp_path):
+def test_unknown_parameter_is_rejected_by_plan_sweep_before_anything_runs(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"unknown parameter 'epoch' .* epochs, learning_rate"):
-        # object() has no `map`: had anything been submitted, this would be an AttributeError
-        chapters.sweep("experiment_cnn", {"epoch": [2]}, out=out, client=object())
+        chapters.plan_sweep("experiment_cnn", {"epoch": [2]}, out=out)
     assert not out.exists()
 
 
@@ -116,8 +115,7 @@ def test_a_bad_value_is_refused_by_the_chapters_api_before_any_kernel_starts(tmp
     with pytest.raises(ParameterError, match=bounds):
         chapters.execute_chapter(CHEAP, {"n_trials": 0}, tmp_path / "run.ipynb")
     with pytest.raises(ParameterError, match=r"seed must be an integer in \[0, \d+\], got True"):
-        # object() has no `map`: had anything been submitted, this would be an AttributeError
-        chapters.sweep(CHEAP, {"n_trials": [10, 20], "seed": [0, True]}, tmp_path, client=object())
+        chapters.plan_sweep(CHEAP, {"n_trials": [10, 20], "seed": [0, True]}, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -494,7 +494,7 @@ def test_fetch_retries_then_falls_back_to_next_mirror(
         assert calls.count(MIRROR_A + name) == 2  # first try plus one retry
         assert calls.count(MIRROR_B + name) == 1
     assert sorted(p.name for p in cache.iterdir()) == sorted(payloads)
-    assert not list(cache.glob("*.part"))
+    assert not list(cache.glob(".partial-*"))
     assert data.locate_fashion_mnist(cache, download=False) == cache
 
 
@@ -519,7 +519,7 @@ def test_fetch_rejects_altered_bytes_and_uses_next_mirror(
     )
     assert MIRROR_A + name in calls
     assert path_of(cache, "train_labels").read_bytes() == payloads[name]
-    assert not list(cache.glob("*.part"))
+    assert not list(cache.glob(".partial-*"))
 
 
 def test_fetch_rejects_short_read(tmp_path: Path, arrays: dict[str, np.ndarray]) -> None:

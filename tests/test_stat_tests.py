@@ -269,3 +269,16 @@ def test_overfitting_test_rejects_bad_input():
         overfitting_test(np.array([[0.1, np.nan], [0.2, 0.3]]))
     with pytest.raises(ValueError, match="alpha"):
         overfitting_test(np.ones((2, 3)), alpha=1.5)
+
+
+def test_band_verdict_by_hand():
+    from fmnist_lib.stat_tests import band_verdict
+
+    assert band_verdict(1.6, 2.4, 1.5, 2.5) == "holds"
+    assert band_verdict(2.6, 3.0, 1.5, 2.5) == "fails"
+    assert band_verdict(0.2, 1.4, 1.5, 2.5) == "fails"
+    assert band_verdict(1.2, 2.0, 1.5, 2.5) == "not settled"
+    assert band_verdict(1.0, 3.0, 1.5, 2.5) == "not settled"
+    assert band_verdict(0.5, 0.7, 0.0, np.inf) == "holds"
+    with pytest.raises(ValueError, match="low <= high"):
+        band_verdict(2.0, 1.0, 1.5, 2.5)

@@ -531,3 +531,12 @@ def test_fit_visits_the_training_images_in_each_epochs_own_order(tmp_path):
     history, _, val_losses = training.fit(model, config, data, tmp_path / "best.weights.h5")
     assert list(recorder.seen) == [training.epoch_order(5, e, n).tolist() for e in range(3)]
     assert list(history.index) == [1, 2, 3] and val_losses.shape == (3, 4)
+
+
+def test_keras_fit_under_a_global_seed_repeats_one_order_and_our_fit_does_not():
+    orders = training.keras_fit_orders(12, 3, seed=0)
+    assert len(orders) == 3 and sorted(orders[0]) == list(range(12))
+    assert orders[0] != list(range(12))  # shuffled, but the same way in every epoch:
+    assert orders[0] == orders[1] == orders[2]
+    ours = [training.epoch_order(0, epoch, 12).tolist() for epoch in range(3)]
+    assert ours[0] != ours[1] != ours[2]

@@ -1,18 +1,22 @@
-"""Many training runs and baseline fits at once, through dask.distributed, cached entry by entry.
+"""Tasks on a Dask cluster, and many training runs and baseline fits at once, cached entry by entry.
 
-`run_many(configs)` skips every config whose cache entry is complete and sends the rest to a
-Dask cluster. Each task trains (or fits) in a worker process, into a temporary folder on the
-worker, and returns the entry's files as bytes; the client writes each entry into its own cache
-atomically (`cache.produce_entry`) as results arrive, so workers need no shared filesystem, and
-an interrupted sweep keeps every entry that finished. One progress line per finished run gives
+`run_tasks` is the one Dask loop of the package: it submits one task per item to a
+dask.distributed client, lands each result as its task ends (one progress line each) and, when
+stopped early, cancels the rest. `connect` is its one client factory: the `client` given; else
+the scheduler named by `scheduler` or `$FMNIST_SCHEDULER` (`tcp://HOST:8786`, started with
+`dask scheduler`); else a `LocalCluster` of worker processes, started for the tasks and closed
+after them. A local worker runs one task at a time, and its TensorFlow, OpenMP, MKL and OpenBLAS
+thread pools are set so that workers x threads <= cores (`cluster_shape`). Both `run_many` and
+the chapters' parameter sweeps (`fmnist_lib.chapters.run_sweep`) run on them.
+
+`run_many(configs)` skips every config whose cache entry is complete and sends the rest out as
+tasks. Each task trains (or fits) in a worker process, into a temporary folder on the worker, and
+returns the entry's files as bytes; the client writes each entry into its own cache atomically
+(`cache.produce_entry`) as results arrive, so workers need no shared filesystem, and an
+interrupted `run_many` keeps every entry that finished. One progress line per finished run gives
 done/total, the elapsed time, an ETA and the dashboard link. A run that raises is reported and
-the others go on; the returned `SweepSummary` lists it.
-
-The cluster is, in order: the `client` given; the scheduler named by `scheduler` or
-`$FMNIST_SCHEDULER` (`tcp://HOST:8786`, started with `dask scheduler`); else a `LocalCluster`
-of worker processes, started for the sweep and closed after it. A local worker runs one task at
-a time, and its TensorFlow, OpenMP, MKL and OpenBLAS thread pools are set so that
-workers x threads <= cores (`cluster_shape`).
+the others go on; the returned `RunsSummary` lists it. A config is any `cache.EntryConfig` (a
+training run or a baseline fit): its key, files and `write_entry` are all this module uses.
 """
 
 import contextlib
@@ -27,20 +31,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import dask
 import psutil
 import tensorflow as tf
 from dask.distributed import Client, Future, LocalCluster, as_completed, get_worker
 
-from fmnist_lib import baselines, training
-from fmnist_lib.baselines import BaselineConfig
-from fmnist_lib.cache import is_complete, produce_entry, results_dir
+from fmnist_lib.cache import EntryConfig, entry_folder, is_complete, produce_entry, results_dir
 from fmnist_lib.provenance import schedulable_cpus
-from fmnist_lib.training import RunConfig
 from fmnist_lib.validation import check_scalar
 
-Config = RunConfig | BaselineConfig
+Item = TypeVar("Item")
+Landed = TypeVar("Landed")
 SCHEDULER_VARIABLE = "FMNIST_SCHEDULER"
 # Threads per local worker when nothing is asked. On 2 cores, two 1-thread workers finished two
 # CNN runs about 1.3x sooner than one 2-thread worker running them in turn (README, "Many runs
@@ -60,7 +63,7 @@ THREAD_VARIABLES = (
 
 
 @dataclass(frozen=True)
-class EntryFiles:
+class ProducedFiles:
     """What a worker sends back for one run: the entry's files, the time taken, the worker."""
 
     files: dict[str, bytes]
@@ -72,7 +75,7 @@ class EntryFiles:
 class Outcome:
     """What became of one config: cached, trained or failed, with its folder and its time."""
 
-    config: Config
+    config: EntryConfig
     label: str
     folder: Path
     status: str  # "cached", "trained" or "failed"
@@ -82,8 +85,8 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class SweepSummary:
-    """Every config's outcome, in the order given, and the sweep's wall time."""
+class RunsSummary:
+    """Every config's outcome, in the order given, and the wall time of `run_many`."""
 
     outcomes: tuple[Outcome, ...]
     elapsed_s: float
@@ -94,31 +97,22 @@ class SweepSummary:
         return tuple(o for o in self.outcomes if o.status == "failed")
 
 
-def describe(config: Config) -> str:
-    """A short label for progress lines: model (or baseline), seed, epochs, subset."""
-    subset = "" if config.train_subset is None else f", {config.train_subset} images"
-    if isinstance(config, BaselineConfig):
-        return f"baseline {config.name}, seed {config.seed}{subset}"
-    epochs = f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}"
-    return f"{config.model}, seed {config.seed}, {epochs}{subset}"
+@dataclass(frozen=True)
+class Tick:
+    """How far `run_tasks` is when one more task has landed: done of total, seconds so far."""
 
+    done: int
+    total: int
+    elapsed_s: float
 
-def entry_key(config: Config) -> str:
-    """The cache key of a run or baseline config (`training.run_key`, `baselines.baseline_key`)."""
-    if isinstance(config, BaselineConfig):
-        return baselines.baseline_key(config)
-    if isinstance(config, RunConfig):
-        return training.run_key(config)
-    raise TypeError(f"configs must be RunConfig or BaselineConfig, got {type(config).__name__}")
-
-
-def entry_names(config: Config) -> tuple[str, ...]:
-    """The files a complete entry of this kind of config holds."""
-    return baselines.ENTRY_FILES if isinstance(config, BaselineConfig) else training.ENTRY_FILES
+    @property
+    def eta_s(self) -> float:
+        """The seconds the remaining tasks should take at the pace so far."""
+        return self.elapsed_s / self.done * (self.total - self.done)
 
 
 def cluster_shape(
-    n_runs: int,
+    n_tasks: int,
     *,
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
@@ -127,12 +121,12 @@ def cluster_shape(
 ) -> tuple[int, int]:
     """(workers, threads each) for a local cluster: workers x threads <= cores.
 
-    Threads default to `DEFAULT_THREADS_PER_WORKER` whatever the number of runs, so a run
-    trained by a sweep on a given machine always gets the same thread count, hence the same
+    Threads default to `DEFAULT_THREADS_PER_WORKER` whatever the number of tasks, so a run
+    trained by `run_many` on a given machine always gets the same thread count, hence the same
     numbers. Workers default to as many as the cores allow at that count, but no more than the
-    runs or than the memory holds (`WORKER_MEMORY_BYTES` each).
+    tasks or than the memory holds (`WORKER_MEMORY_BYTES` each).
     """
-    n_runs = check_scalar(n_runs, "n_runs", int, min_val=1)
+    n_tasks = check_scalar(n_tasks, "n_tasks", int, min_val=1)
     cores = check_scalar(
         cores if cores is not None else schedulable_cpus(), "cores", int, min_val=1
     )
@@ -146,7 +140,7 @@ def cluster_shape(
         if memory_bytes is None:
             memory_bytes = psutil.virtual_memory().available
         by_memory = max(1, memory_bytes // WORKER_MEMORY_BYTES)
-        n_workers = max(1, min(n_runs, cores // threads, by_memory))
+        n_workers = max(1, min(n_tasks, cores // threads, by_memory))
     if n_workers * threads > cores:
         raise ValueError(
             f"n_workers x threads_per_worker = {n_workers} x {threads} exceeds the {cores} cores; "
@@ -183,7 +177,9 @@ def dask_setup(worker: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def produce_files(config: Config, data_dir: str | os.PathLike | None = None) -> EntryFiles:
+def produce_files(
+    config: EntryConfig, data_dir: str | os.PathLike | None = None
+) -> ProducedFiles:
     """Train or fit `config` into a temporary folder (a Dask task) and return the entry's files."""
     try:
         worker = get_worker()
@@ -196,17 +192,14 @@ def produce_files(config: Config, data_dir: str | os.PathLike | None = None) -> 
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="fmnist-entry-", dir=scratch))
     try:
-        if isinstance(config, BaselineConfig):
-            baselines.fit_into(config, folder, data_dir)
-        else:
-            training.train_into(config, folder, data_dir=data_dir, quiet=True)
+        config.write_entry(folder, data_dir, quiet=True)
         files = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return EntryFiles(files=files, seconds=time.perf_counter() - started, worker=address)
+    return ProducedFiles(files=files, seconds=time.perf_counter() - started, worker=address)
 
 
-def write_entry(folder: Path, names: Sequence[str], files: Mapping[str, bytes]) -> bool:
+def store_entry(folder: Path, names: Sequence[str], files: Mapping[str, bytes]) -> bool:
     """Write a worker's files as the cache entry `folder`, atomically; False if already there."""
     for name in files:
         if Path(name).name != name or name in ("", ".", ".."):
@@ -255,16 +248,21 @@ def local_client(n_workers: int, threads_per_worker: int) -> Iterator[Client]:
 
 @contextmanager
 def connect(
+    client: Client | None = None,
     scheduler: str | None = None,
     *,
-    n_runs: int = 1,
+    n_tasks: int = 1,
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
 ) -> Iterator[Client]:
-    """A client of `scheduler` (else `$FMNIST_SCHEDULER`), else of a new local cluster."""
+    """`client` as it is; else a new client, closed afterwards, of `scheduler` (else
+    `$FMNIST_SCHEDULER`), else of a new local cluster shaped for `n_tasks` (`cluster_shape`)."""
+    if client is not None:
+        yield client
+        return
     address = scheduler or os.environ.get(SCHEDULER_VARIABLE) or None
     if address is None:
-        shape = cluster_shape(n_runs, n_workers=n_workers, threads_per_worker=threads_per_worker)
+        shape = cluster_shape(n_tasks, n_workers=n_workers, threads_per_worker=threads_per_worker)
         with local_client(*shape) as client:
             yield client
         return
@@ -279,8 +277,43 @@ def connect(
         yield client
 
 
+def run_tasks(
+    client: Client,
+    task: Callable[..., object],
+    items: Sequence[Item],
+    landed: dict[int, Landed],
+    land: Callable[[int, Future], Landed],
+    line: Callable[[int, Landed, Tick], str],
+    say: Callable[[str], None],
+    *,
+    retries: int = 1,
+    **options: object,
+) -> None:
+    """Run `task(item, **options)` for every item on the client's workers, landing each as it ends.
+
+    For the item at index i whose task has ended, `landed[i] = land(i, future)` (`landed` starts
+    empty), then `say(line(i, landed[i], tick))`: one progress line per finished task. `retries`
+    reruns a task that raised. Stopped early (Ctrl-C, an error), it cancels the tasks not landed
+    yet, and `landed` holds those that did.
+    """
+    futures = client.map(task, list(items), pure=False, retries=retries, **options)
+    index_of = {future.key: index for index, future in enumerate(futures)}
+    started = time.perf_counter()
+    try:
+        for future in as_completed(futures):
+            index = index_of[future.key]
+            landed[index] = land(index, future)
+            future.release()
+            tick = Tick(len(landed), len(futures), time.perf_counter() - started)
+            say(line(index, landed[index], tick))
+    finally:
+        unfinished = [future for index, future in enumerate(futures) if index not in landed]
+        if unfinished:
+            client.cancel(unfinished)
+
+
 def run_many(
-    configs: Sequence[Config],
+    configs: Sequence[EntryConfig],
     client: Client | None = None,
     *,
     cache_dir: str | os.PathLike | None = None,
@@ -290,64 +323,47 @@ def run_many(
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
     quiet: bool = False,
-) -> SweepSummary:
+) -> RunsSummary:
     """Train every config whose cache entry is missing on a Dask cluster; cache each as it ends.
 
     `retries` re-runs a task that raised (a worker that dies is replaced by Dask on its own).
     Without `client`, connects to `scheduler` or `$FMNIST_SCHEDULER`, else starts a local
-    cluster of `n_workers` x `threads_per_worker` (see `cluster_shape`); nothing starts when
-    every entry is cached. Ctrl-C keeps every finished entry and raises KeyboardInterrupt.
+    cluster of `n_workers` x `threads_per_worker` (see `connect`); nothing starts when every
+    entry is cached. Ctrl-C keeps every finished entry and raises KeyboardInterrupt.
     """
     started = time.perf_counter()
     retries = check_scalar(retries, "retries", int, min_val=0)
-    root = Path(cache_dir) if cache_dir is not None else results_dir()
+    root = results_dir(cache_dir)
     configs = list(dict.fromkeys(configs))  # a config asked twice is trained once
-    folders = {config: root / entry_key(config) for config in configs}
+    folders = {config: entry_folder(config, root) for config in configs}
     outcomes = {
-        config: Outcome(config, describe(config), folders[config], "cached")
+        config: Outcome(config, config.label(), folders[config], "cached")
         for config in configs
-        if is_complete(folders[config], entry_names(config))
+        if is_complete(folders[config], config.entry_files)
     }
     missing = [config for config in configs if config not in outcomes]
     say = (lambda *lines: None) if quiet else _say
     say(f"{len(configs)} runs: {len(outcomes)} cached in {root}, {len(missing)} to train")
     if missing:
-        with _client_for(client, scheduler, len(missing), n_workers, threads_per_worker) as active:
-            outcomes.update(_train(active, missing, folders, data_dir, retries, say))
-    summary = SweepSummary(tuple(outcomes[c] for c in configs), time.perf_counter() - started)
+        shape = {"n_workers": n_workers, "threads_per_worker": threads_per_worker}
+        with connect(client, scheduler, n_tasks=len(missing), **shape) as active:
+            outcomes.update(_produce_missing(active, missing, folders, data_dir, retries, say))
+    summary = RunsSummary(tuple(outcomes[c] for c in configs), time.perf_counter() - started)
     if summary.failures:
         say(f"{len(summary.failures)} of {len(configs)} runs failed:")
         say(*(f"  {o.label}: {o.error} ({o.config!r})" for o in summary.failures))
     return summary
 
 
-@contextmanager
-def _client_for(
-    client: Client | None,
-    scheduler: str | None,
-    n_runs: int,
-    n_workers: int | None,
-    threads_per_worker: int | None,
-) -> Iterator[Client]:
-    """The given client as it is, else a new one from `connect`, closed afterwards."""
-    if client is not None:
-        yield client
-        return
-    with connect(
-        scheduler, n_runs=n_runs, n_workers=n_workers, threads_per_worker=threads_per_worker
-    ) as new:
-        yield new
-
-
-def _train(
+def _produce_missing(
     client: Client,
-    configs: list[Config],
-    folders: dict[Config, Path],
+    configs: list[EntryConfig],
+    folders: dict[EntryConfig, Path],
     data_dir: str | os.PathLike | None,
     retries: int,
     say: Callable[..., None],
-) -> dict[Config, Outcome]:
-    """Submit `configs`, write each entry as its task ends; the outcome of each config."""
+) -> dict[EntryConfig, Outcome]:
+    """Run `configs` as tasks, write each entry as its task ends; the outcome of each config."""
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     say(
         f"training {len(configs)} on {len(workers)} Dask workers "
@@ -355,19 +371,21 @@ def _train(
     )
     if not workers:
         say(f"no worker yet: start one with `dask worker {client.scheduler.address}`")
-    futures = client.map(produce_files, configs, data_dir=data_dir, pure=False, retries=retries)
-    by_future = dict(zip(futures, configs, strict=True))
-    outcomes: dict[Config, Outcome] = {}
-    submitted = time.perf_counter()
+    landed: dict[int, Outcome] = {}
     try:
-        for future in as_completed(futures):
-            config = by_future[future]
-            outcomes[config] = _land(future, config, folders[config])
-            future.release()
-            say(_progress_line(outcomes[config], len(outcomes), len(configs), submitted, client))
+        run_tasks(
+            client,
+            produce_files,
+            configs,
+            landed,
+            land=lambda index, future: _land(future, configs[index], folders[configs[index]]),
+            line=lambda index, outcome, tick: _progress_line(outcome, tick, client.dashboard_link),
+            say=say,
+            retries=retries,
+            data_dir=data_dir,
+        )
     except KeyboardInterrupt:
-        client.cancel([f for f, c in by_future.items() if c not in outcomes])
-        kept = sum(o.status == "trained" for o in outcomes.values())
+        kept = sum(o.status == "trained" for o in landed.values())
         print(
             f"interrupted: {kept} finished entries kept in the cache; "
             f"a rerun trains the {len(configs) - kept} missing",
@@ -375,16 +393,16 @@ def _train(
             flush=True,
         )
         raise
-    return outcomes
+    return {outcome.config: outcome for outcome in landed.values()}
 
 
-def _land(future: Future, config: Config, folder: Path) -> Outcome:
+def _land(future: Future, config: EntryConfig, folder: Path) -> Outcome:
     """The outcome of a finished task: its entry written into the cache, or its error."""
-    label = describe(config)
+    label = config.label()
     if future.status == "finished":
         produced = future.result()
         try:
-            write_entry(folder, entry_names(config), produced.files)
+            store_entry(folder, config.entry_files, produced.files)
         except (OSError, RuntimeError, ValueError) as error:
             return Outcome(config, label, folder, "failed", error=_error_text(error))
         return Outcome(config, label, folder, "trained", produced.seconds, produced.worker)
@@ -399,19 +417,15 @@ def _error_text(error: BaseException | str) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
-def _progress_line(
-    outcome: Outcome, done: int, total: int, submitted: float, client: Client
-) -> str:
+def _progress_line(outcome: Outcome, tick: Tick, dashboard: str) -> str:
     """`[done/total] label: result; elapsed, ETA; dashboard` for one finished run."""
-    elapsed = time.perf_counter() - submitted
-    eta = elapsed / done * (total - done)
     if outcome.status == "failed":
         result = f"FAILED, {outcome.error} ({outcome.config!r})"
     else:
         result = f"trained in {outcome.seconds:.0f} s on {outcome.worker}"
     return (
-        f"[{done}/{total}] {outcome.label}: {result}; elapsed {_clock(elapsed)}, "
-        f"ETA {_clock(eta)}; dashboard {client.dashboard_link}"
+        f"[{tick.done}/{tick.total}] {outcome.label}: {result}; elapsed {_clock(tick.elapsed_s)}, "
+        f"ETA {_clock(tick.eta_s)}; dashboard {dashboard}"
     )
 
 
