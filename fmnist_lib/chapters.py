@@ -12,7 +12,8 @@ or Jupyter alone).
 
 A sweep runs a chapter once per combination of values on Dask workers (`fmnist_lib.runner`; each
 combination is one task that returns the executed notebook, so the workers need the project but
-no shared folder with the client) and reads back the scalars the chapter glues into its prose, one row each.
+no shared folder with the client) and reads back the scalars the chapter glues into its prose,
+one row each.
 """
 
 from __future__ import annotations

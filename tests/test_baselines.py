@@ -13,6 +13,14 @@ def test_baseline_config_rejects_unknown_names_and_bad_subsets():
         BaselineConfig("random-forest", train_subset=5)
 
 
+def test_a_baseline_config_is_a_cache_entry_config_with_its_key_files_and_label():
+    config = BaselineConfig("random-forest", seed=3, train_subset=600)
+    assert config.key() == baselines.baseline_key(config)
+    assert config.entry_files == baselines.ENTRY_FILES
+    assert config.label() == "baseline random-forest, seed 3, 600 images"
+    assert BaselineConfig("logistic-regression").label() == "baseline logistic-regression, seed 0"
+
+
 def test_classifiers_are_seeded():
     assert make_classifier(BaselineConfig("random-forest", seed=4)).random_state == 4
     assert make_classifier(BaselineConfig("logistic-regression", seed=2)).random_state == 2

@@ -235,14 +235,14 @@ def test_a_bundle_round_trips_into_an_empty_cache_byte_for_byte(published, resul
 def test_after_an_import_the_build_finds_every_run_of_the_bundle_cached(published, results):
     """What `make book RUNS=...` does after importing: `run_many` (as `prepare` calls it) finds
     the bundle's runs and baseline in the cache and trains nothing (no cluster is started)."""
-    from fmnist_lib import sweep
+    from fmnist_lib import runner
 
     assert run_cli("runs", "import", published.archive)[0] == 0
     configs = [
         bundles.entry_config(entry["kind"], entry["config"])
         for entry in json.loads(members(published.archive)[bundles.MANIFEST])["entries"]
     ]
-    summary = sweep.run_many(configs, client=object(), cache_dir=results)  # no client is used
+    summary = runner.run_many(configs, client=object(), cache_dir=results)  # no client is used
     assert [outcome.status for outcome in summary.outcomes] == ["cached"] * 3
 
 

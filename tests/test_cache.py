@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 
 from fmnist_lib import cache
@@ -57,6 +60,57 @@ def test_a_damaged_entry_is_replaced(tmp_path):
     (folder / "a.txt").write_text("old")
     assert produce_entry(folder, FILES, write_both) is True
     assert (folder / "a.txt").read_text() == "a.txt"
+
+
+def test_write_atomically_replaces_a_file_whole_and_returns_what_write_returns(tmp_path):
+    path = tmp_path / "deep" / "table.csv"
+    assert cache.write_atomically(path, lambda part: part.write_text("new")) == 3
+    assert path.read_text() == "new" and oct(path.stat().st_mode & 0o777) == "0o644"
+
+    def fail_halfway(part):
+        part.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        cache.write_atomically(path, fail_halfway)
+    assert path.read_text() == "new"
+    assert [p.name for p in path.parent.iterdir()] == ["table.csv"]  # no .partial-* left
+
+
+def test_write_atomically_makes_a_folder_readable_by_all(tmp_path):
+    folder = tmp_path / "entry"
+    cache.write_atomically(folder, write_both, folder=True)
+    assert is_complete(folder, FILES) and oct(folder.stat().st_mode & 0o777) == "0o755"
+
+
+def test_results_dir_takes_an_explicit_folder_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / "env"))
+    assert results_dir(tmp_path / "given") == tmp_path / "given"
+    assert results_dir() == tmp_path / "env"
+
+
+@dataclass(frozen=True)
+class Written:
+    """The smallest `cache.EntryConfig`: its entry is FILES."""
+
+    name: str
+    entry_files: ClassVar[tuple[str, ...]] = FILES
+
+    def key(self) -> str:
+        return f"written-{self.name}"
+
+    def label(self) -> str:
+        return self.name
+
+    def write_entry(self, folder, data_dir=None, quiet=False) -> None:
+        write_both(folder)
+
+
+def test_ensure_entry_writes_any_entry_config_once_into_its_keys_folder(tmp_path):
+    config = Written("x")
+    assert cache.ensure_entry(config, tmp_path) == (tmp_path / "written-x", True)
+    assert is_complete(tmp_path / "written-x", FILES)
+    assert cache.ensure_entry(config, tmp_path) == (tmp_path / "written-x", False)
 
 
 def _builder_a():

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from fmnist_lib import cli, registry, shards, sweep
+from fmnist_lib import cli, registry, shards
 from fmnist_lib.baselines import BASELINES, BaselineConfig
 from fmnist_lib.experiments import book_configs
 from fmnist_lib.training import default_config
@@ -194,7 +194,7 @@ def test_prepare_keys_of_each_shard_are_that_shards_and_add_up_to_all_the_keys(c
     for k in range(1, n + 1):
         assert cli.main(["prepare", "--keys", "--shard", f"{k}/{n}"]) == 0
         printed = capsys.readouterr().out.split()
-        assert printed == [sweep.entry_key(c) for c in shards.shard(CONFIGS, k, n)]
+        assert printed == [c.key() for c in shards.shard(CONFIGS, k, n)]
         union += printed
     assert sorted(union) == sorted(everything)
     assert len(everything) == len(set(everything)) == len(CONFIGS)

@@ -83,6 +83,15 @@ def test_run_key_changes_with_every_config_field():
     assert len(keys) == 5
 
 
+def test_a_run_config_is_a_cache_entry_config_with_its_key_files_and_label():
+    assert SMALL.key() == run_key(SMALL) and SMALL.entry_files == ENTRY_FILES
+    assert "entry_files" not in dataclasses.asdict(SMALL)  # a class constant, not in the key
+    assert SMALL.label() == "seed-mlp, seed 0, 2 epochs, 512 images"
+    assert dataclasses.replace(SMALL, epochs=1, train_subset=None).label() == (
+        "seed-mlp, seed 0, 1 epoch"
+    )
+
+
 def test_run_writes_a_complete_entry_and_reports_metrics(results, real_data_dir):
     result = run(SMALL, quiet=True)
     assert not result.from_cache
