@@ -7,7 +7,7 @@ import pytest
 from scipy.special import log_softmax, logit
 from scipy.stats import binom
 
-from fmnist_lib import calibration, data, evaluation
+from fmnist_lib import calibration, data, evaluation, models, registry
 from fmnist_lib.training import RunConfig, prepare_data, run
 
 # Five examples of three classes; the top-class confidences are 0.9, 0.8, 0.6, 0.5 and 0.4, and
@@ -79,6 +79,15 @@ def test_predict_log_probabilities_applies_a_softmax_dense_layer_itself():
     predicted = model.predict(x, verbose=0)
     assert np.allclose(np.exp(log_p), predicted, rtol=1e-4, atol=1e-7)
     assert np.all(np.isfinite(log_p)) and (predicted == 0).any()
+
+
+def test_predict_log_probabilities_of_the_mixed_precision_cnn_match_its_predictions():
+    keras.utils.set_random_seed(0)
+    model = models.build_modern_cnn(registry.CNNDesign(widths=(8,), dropout=0.0))
+    assert model.layers[-2].dtype_policy.compute_dtype == "bfloat16"  # features in bfloat16
+    x = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
+    log_p = calibration.predict_log_probabilities(model, x)
+    assert np.allclose(np.exp(log_p), model.predict(x, verbose=0), rtol=1e-4, atol=1e-7)
 
 
 def test_predict_log_probabilities_needs_a_final_softmax():
