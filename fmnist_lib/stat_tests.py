@@ -269,3 +269,54 @@ def band_verdict(low: float, high: float, band_low: float, band_high: float) -> 
     if high < band_low or low > band_high:
         return "fails"
     return "not settled"
+
+
+def paired_comparison(
+    chosen: np.ndarray, other: np.ndarray, level: float = 0.95, power: float = 0.8
+) -> dict:
+    """Whether a `chosen` setting beats an `other` one when run i of each shares seed i: the mean
+    paired difference, its t interval, the two-sided p-value, a verdict as `compare_settings`
+    gives, and the smallest true difference the design detects with probability `power`.
+
+    The detectable difference is (t_{1-a/2} + t_{power}) * sd_d / sqrt(n), with n - 1 degrees of
+    freedom, a = 1 - level: the usual approximation for a paired t test.
+    """
+    chosen, other = (np.asarray(v, dtype=np.float64) for v in (chosen, other))
+    if chosen.shape != other.shape or chosen.ndim != 1:
+        raise ValueError(f"chosen and other must be paired 1-d arrays, got {chosen.shape} and "
+                         f"{other.shape}")
+    level = check_scalar(level, "level", float, min_val=0, max_val=1, include_boundaries="neither")
+    power = check_scalar(power, "power", float, min_val=0, max_val=1, include_boundaries="neither")
+    differences = chosen - other
+    n = len(differences)
+    summary = {"n_pairs": n, "difference": float(differences.mean()) if n else np.nan}
+    if n < 2:
+        return {**summary, "low": np.nan, "high": np.nan, "p_value": np.nan,
+                "detectable": np.nan, "verdict": "undefined"}
+    se = differences.std(ddof=1) / np.sqrt(n)
+    critical = t.ppf(0.5 + level / 2, n - 1)
+    mean = summary["difference"]
+    p_value = float(2 * t.sf(abs(mean) / se, n - 1)) if se > 0 else float(mean == 0)
+    low, high = mean - critical * se, mean + critical * se
+    verdict = "holds" if low > 0 else "reversed" if high < 0 else "not shown"
+    return {**summary, "low": float(low), "high": float(high), "p_value": p_value,
+            "detectable": float((critical + t.ppf(power, n - 1)) * se), "verdict": verdict}
+
+
+def pairs_needed(
+    sd_difference: float,
+    difference: float,
+    level: float = 0.95,
+    power: float = 0.8,
+    max_n: int = 1000,
+) -> int | None:
+    """The fewest seed pairs whose paired t test detects a true `difference` with probability
+    about `power`, when paired differences spread with `sd_difference` (`paired_comparison`'s
+    rule); None when even `max_n` pairs would not, or when either number is undefined."""
+    if not (np.isfinite(sd_difference) and np.isfinite(difference)) or difference == 0:
+        return None
+    for n in range(2, max_n + 1):
+        critical = t.ppf(0.5 + level / 2, n - 1) + t.ppf(power, n - 1)
+        if critical * sd_difference / np.sqrt(n) <= abs(difference):
+            return n
+    return None

@@ -83,6 +83,12 @@ async () => {
     .map((img) => `${img.getAttribute('src')} (alt: ${img.alt || 'none'})`);
 }
 """
+# Every image's alt text and source, as the browser reads them.
+IMAGE_ALTS_JS = """
+() => Array.from(document.images).map((img) => [img.getAttribute('alt') ?? '', img.src])
+"""
+# Alt text that names a file instead of describing it: a bare file name or a path.
+FILE_LIKE_ALT = re.compile(r"^\S*[/\\]\S*$|^\S+\.(?:png|jpe?g|gif|svg|webp|pdf)$", re.IGNORECASE)
 DOWNLOAD_LINKS_JS = """
 () => Array.from(document.querySelectorAll('.dropdown-download-buttons a[href]'))
   .map((a) => a.href)
@@ -107,6 +113,7 @@ class Visit:
     failed_requests: list[str] = field(default_factory=list)
     outside_requests: list[str] = field(default_factory=list)
     broken_images: list[str] = field(default_factory=list)
+    image_alts: list[tuple[str, str]] = field(default_factory=list)
     unrendered_math: list[str] = field(default_factory=list)
     download_links: list[str] = field(default_factory=list)
     failure: str = ""
@@ -246,6 +253,7 @@ def inspect_page(page: Page, visit: Visit) -> None:
     """Fill visit with the page's math, images and download links once everything has loaded."""
     visit.unrendered_math = page.evaluate(UNRENDERED_MATH_JS, TIMEOUT_MS)
     visit.broken_images = page.evaluate(BROKEN_IMAGES_JS)
+    visit.image_alts = [tuple(pair) for pair in page.evaluate(IMAGE_ALTS_JS)]
     page.evaluate("document.fonts.ready.then(() => null)")
     visit.download_links = page.evaluate(DOWNLOAD_LINKS_JS)
 
@@ -286,6 +294,16 @@ class Visits:
         if visit.failure:
             pytest.fail(f"{page}.html: Chromium could not open and check it: {visit.failure}")
         return visit
+
+
+def undescribed_image(alt: str, src: str) -> str | None:
+    """Why an image's alt text does not describe it in words (empty, a path, a file name)."""
+    text = alt.strip()
+    if not text:
+        return "no alt text"
+    if FILE_LIKE_ALT.match(text) or text == Path(urlparse(src).path).name:
+        return f"alt text {text!r} names a file"
+    return None
 
 
 def problems(page: str, kind: str, found: list[str]) -> str:
@@ -417,6 +435,17 @@ def test_page_shows_every_image(visits, page):
     """Every <img> of the page is complete and has pixels (naturalWidth above 0)."""
     found = visits(page).broken_images
     assert not found, problems(page, "images that do not show", found)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_describes_every_image_in_words(visits, page):
+    """Every <img> has alt text that says what it shows: not empty, not a path or file name."""
+    found = [
+        f"{Path(urlparse(src).path).name}: {reason}"
+        for alt, src in visits(page).image_alts
+        if (reason := undescribed_image(alt, src))
+    ]
+    assert not found, problems(page, "images without a description", found)
 
 
 @pytest.mark.parametrize("page", PAGES)

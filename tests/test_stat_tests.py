@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from scipy.stats import binomtest, ttest_ind
+from scipy.stats import binomtest, t, ttest_ind
 
 from fmnist_lib.stat_tests import (
     mcnemar,
@@ -282,3 +282,56 @@ def test_band_verdict_by_hand():
     assert band_verdict(0.5, 0.7, 0.0, np.inf) == "holds"
     with pytest.raises(ValueError, match="low <= high"):
         band_verdict(2.0, 1.0, 1.5, 2.5)
+
+
+def test_paired_comparison_by_hand_and_against_scipy():
+    from scipy.stats import ttest_rel
+
+    from fmnist_lib.stat_tests import paired_comparison
+
+    chosen = np.array([0.90, 0.91, 0.92, 0.905])
+    other = np.array([0.89, 0.905, 0.91, 0.90])
+    result = paired_comparison(chosen, other)
+    d = chosen - other  # 0.010, 0.005, 0.010, 0.005: mean 0.0075, sd 0.0028868
+    se = d.std(ddof=1) / 2
+    assert result["difference"] == pytest.approx(0.0075)
+    assert result["low"] == pytest.approx(0.0075 - 3.182446 * se, rel=1e-6)
+    assert result["p_value"] == pytest.approx(ttest_rel(chosen, other).pvalue)
+    assert result["detectable"] == pytest.approx((3.182446 + 0.978472) * se, rel=1e-5)
+    assert result["verdict"] == "holds"
+    assert paired_comparison(other, chosen)["verdict"] == "reversed"
+    assert paired_comparison(chosen[:1], other[:1])["verdict"] == "undefined"
+    with pytest.raises(ValueError, match="paired"):
+        paired_comparison(chosen, other[:3])
+
+
+def test_paired_comparison_detects_its_detectable_difference_about_as_often_as_promised():
+    from fmnist_lib.stat_tests import paired_comparison
+
+    rng = np.random.default_rng(0)
+    n, sd = 10, 0.004
+    seed_effect = rng.normal(0, 0.01, size=(2000, n))  # shared by both arms: pairing removes it
+    null = rng.normal(0, sd, size=(2000, n))
+    # At a true difference equal to the detectable one for the true sd, power is about 80%.
+    true = (2.262157 + 0.883029) * sd / np.sqrt(n)  # t quantiles 0.975 and 0.8, 9 df
+    found = [
+        paired_comparison(seed_effect[i] + true + null[i], seed_effect[i])["verdict"] == "holds"
+        for i in range(2000)
+    ]
+    assert 0.72 <= np.mean(found) <= 0.86
+    false = [paired_comparison(seed_effect[i] + null[i], seed_effect[i])["verdict"] != "not shown"
+             for i in range(2000)]
+    assert 0.035 <= np.mean(false) <= 0.065
+
+
+def test_pairs_needed_is_the_first_n_whose_detectable_difference_is_small_enough():
+    from fmnist_lib.stat_tests import pairs_needed
+
+    def detectable(n, sd):
+        return (t.ppf(0.975, n - 1) + t.ppf(0.8, n - 1)) * sd / np.sqrt(n)
+
+    n = pairs_needed(0.004, 0.004)
+    assert detectable(n, 0.004) <= 0.004 < detectable(n - 1, 0.004)
+    assert n == 10  # (2.262 + 0.883) / sqrt(10) = 0.995; at 9 pairs, (2.306 + 0.889) / 3 = 1.065
+    assert pairs_needed(0.004, 0.0) is None and pairs_needed(np.nan, 0.01) is None
+    assert pairs_needed(1.0, 1e-6, max_n=50) is None
