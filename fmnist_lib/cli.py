@@ -70,7 +70,7 @@ _positive_int = _argument(int, lambda v: v >= 1, "a positive integer")
 _seed = _argument(int, lambda v: v >= 0, "a non-negative integer")
 _learning_rate = _argument(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 _sha256 = _argument(str.lower, lambda v: re.fullmatch("[0-9a-f]{64}", v), "64 hex digits")
-_shard = _argument(shards.parse_shard, lambda v: True, "K/N with 1 <= K <= N, e.g. 2/7")
+_shard = _argument(shards.parse_shard, lambda v: True, "K/N with 1 <= K <= N, e.g. 2/8")
 
 
 def _seed_list(text: str) -> tuple[int, ...]:
