@@ -320,3 +320,19 @@ def pairs_needed(
         if critical * sd_difference / np.sqrt(n) <= abs(difference):
             return n
     return None
+
+
+def held_out_inside_counts(table: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """For each row (seed) of `table` (seeds, checks): how many of its values lie inside the
+    `level` prediction intervals built from the other rows, column by column. The counts show
+    how many of several correlated checks a run that truly is one more of ours passes."""
+    table = np.asarray(table, dtype=np.float64)
+    if table.ndim != 2 or table.shape[0] < 3:
+        raise ValueError(f"table must be (seeds, checks) with 3 seeds or more, got {table.shape}")
+    counts = []
+    for held_out in range(table.shape[0]):
+        others = np.delete(table, held_out, axis=0)
+        bounds = [prediction_interval(column, level) for column in others.T]
+        counts.append(sum(low <= value <= high
+                          for value, (low, high) in zip(table[held_out], bounds, strict=True)))
+    return np.array(counts)

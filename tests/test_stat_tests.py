@@ -335,3 +335,19 @@ def test_pairs_needed_is_the_first_n_whose_detectable_difference_is_small_enough
     assert n == 10  # (2.262 + 0.883) / sqrt(10) = 0.995; at 9 pairs, (2.306 + 0.889) / 3 = 1.065
     assert pairs_needed(0.004, 0.0) is None and pairs_needed(np.nan, 0.01) is None
     assert pairs_needed(1.0, 1e-6, max_n=50) is None
+
+
+def test_held_out_inside_counts_by_hand_and_their_coverage_in_simulation():
+    from fmnist_lib.stat_tests import held_out_inside_counts
+
+    table = np.array([[0.0, 10.0], [1.0, 11.0], [2.0, 12.0], [100.0, 13.0]])
+    # Row 4 held out: column 1's interval from 0, 1, 2 is 1 +/- 4.303 * 1 * sqrt(4/3): 100 is out.
+    assert held_out_inside_counts(table)[3] == 1
+    rng = np.random.default_rng(0)
+    independent = [held_out_inside_counts(rng.normal(size=(10, 12))) for _ in range(300)]
+    assert np.mean(independent) / 12 == pytest.approx(0.95, abs=0.01)  # each check covers 95%
+    shared = rng.normal(size=(300, 10, 1)) + 1e-9 * rng.normal(size=(300, 10, 12))
+    counts = np.concatenate([held_out_inside_counts(t) for t in shared])
+    assert set(counts) <= {0, 12}  # perfectly correlated checks pass or fail together
+    with pytest.raises(ValueError, match="3 seeds"):
+        held_out_inside_counts(np.ones((2, 4)))
