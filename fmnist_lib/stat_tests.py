@@ -329,10 +329,13 @@ def held_out_inside_counts(table: np.ndarray, level: float = 0.95) -> np.ndarray
     table = np.asarray(table, dtype=np.float64)
     if table.ndim != 2 or table.shape[0] < 3:
         raise ValueError(f"table must be (seeds, checks) with 3 seeds or more, got {table.shape}")
+    level = check_scalar(level, "level", float, min_val=0, max_val=1, include_boundaries="neither")
+    n_others = table.shape[0] - 1
+    factor = t.ppf(0.5 + level / 2, n_others - 1) * np.sqrt(1 + 1 / n_others)
     counts = []
-    for held_out in range(table.shape[0]):
+    for held_out in range(table.shape[0]):  # eq. of `prediction_interval`, every column at once
         others = np.delete(table, held_out, axis=0)
-        bounds = [prediction_interval(column, level) for column in others.T]
-        counts.append(sum(low <= value <= high
-                          for value, (low, high) in zip(table[held_out], bounds, strict=True)))
+        half = factor * others.std(axis=0, ddof=1)
+        inside = np.abs(table[held_out] - others.mean(axis=0)) <= half
+        counts.append(int(inside.sum()))
     return np.array(counts)

@@ -343,6 +343,13 @@ def test_held_out_inside_counts_by_hand_and_their_coverage_in_simulation():
     table = np.array([[0.0, 10.0], [1.0, 11.0], [2.0, 12.0], [100.0, 13.0]])
     # Row 4 held out: column 1's interval from 0, 1, 2 is 1 +/- 4.303 * 1 * sqrt(4/3): 100 is out.
     assert held_out_inside_counts(table)[3] == 1
+    small = np.random.default_rng(1).normal(size=(6, 3))
+    by_intervals = [
+        sum(low <= v <= high for v, (low, high) in zip(
+            small[i], [prediction_interval(c) for c in np.delete(small, i, axis=0).T], strict=True))
+        for i in range(6)
+    ]
+    assert list(held_out_inside_counts(small)) == by_intervals
     rng = np.random.default_rng(0)
     independent = [held_out_inside_counts(rng.normal(size=(10, 12))) for _ in range(300)]
     assert np.mean(independent) / 12 == pytest.approx(0.95, abs=0.01)  # each check covers 95%
