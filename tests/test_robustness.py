@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -124,3 +125,63 @@ def test_noise_accuracies_score_each_draw_and_the_draws_differ():
     assert all(0.4 < a < 1.0 for a in scored)
     with pytest.raises(ValueError, match="draws"):
         robustness.noise_accuracies(model, images, labels, 0.05, draws=0)
+
+
+def test_unclipped_noise_is_the_table_noise_before_clipping():
+    images = np.full((50, 28, 28), 0.5, dtype=np.float32)
+    clipped = robustness.gaussian_noise(images, 0.05, seed=3)
+    unclipped = robustness.unclipped_noise(images, 0.05, seed=3)
+    inside = (unclipped > 0) & (unclipped < 1)
+    assert inside.mean() > 0.99 and np.allclose(clipped[inside], unclipped[inside])
+    assert abs(float((unclipped - images).mean())) < 1e-3  # zero mean
+    zeros = np.zeros((1, 28, 28), dtype=np.float32)
+    assert robustness.unclipped_noise(zeros, 0.1).min() < 0  # not clipped
+
+
+def test_clipping_offset_is_the_mean_of_clipped_noise_by_hand_and_by_simulation():
+    x = np.array([[[0.0, 0.5, 1.0]]], dtype=np.float32)
+    offset = robustness.clipping_offset(x, 0.1)[0, 0]
+    # Background: E[max(e, 0)] = sd / sqrt(2 pi) for e ~ N(0, sd^2) (the tail past 1 is nil).
+    assert offset[0] == pytest.approx(0.1 / np.sqrt(2 * np.pi), rel=1e-5)
+    assert offset[1] == pytest.approx(0.5, abs=1e-6) and offset[2] == pytest.approx(
+        1 - 0.1 / np.sqrt(2 * np.pi), rel=1e-5)
+    rng = np.random.default_rng(0)
+    draws = np.clip(x[0, 0] + rng.normal(0, 0.1, size=(200_000, 3)), 0, 1).mean(axis=0)
+    assert np.allclose(offset, draws, atol=1e-3)
+
+
+def test_foreground_noise_leaves_the_background_at_zero():
+    images = np.zeros((4, 28, 28), dtype=np.float32)
+    images[:, 10:18, 10:18] = 0.6
+    noisy = robustness.foreground_noise(images, 0.1, seed=1)
+    assert np.all(noisy[images == 0] == 0)
+    assert np.array_equal(noisy[images > 0], robustness.gaussian_noise(images, 0.1, 1)[images > 0])
+
+
+def test_variant_accuracies_score_the_clean_images_and_every_variant():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    images = np.random.default_rng(0).random((40, 28, 28)).astype(np.float32)
+    labels = np.arange(40) % 10
+    scores = robustness.variant_accuracies(model, images, labels, sd=0.1, draws=2)
+    assert list(scores) == ["clean images", *robustness.NOISE_VARIANTS]
+    clean = float((model.predict(images, verbose=0).argmax(1) == labels).mean())
+    assert scores["clean images"] == clean and all(0 <= v <= 1 for v in scores.values())
+
+
+def test_batchnorm_reestimated_takes_each_norms_statistics_from_its_inputs():
+    keras.utils.set_random_seed(0)
+    dense = keras.layers.Dense(3)
+    model = keras.Sequential([keras.Input((4,)), dense, keras.layers.BatchNormalization(),
+                              keras.layers.Dense(2, activation="softmax")])
+    x = np.random.default_rng(0).normal(2.0, 3.0, size=(1000, 4)).astype(np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    copy = robustness.batchnorm_reestimated(model, x)
+    hidden = np.asarray(dense(x))
+    norm_layer = copy.layers[1]
+    assert np.allclose(norm_layer.moving_mean.numpy(), hidden.mean(axis=0), atol=1e-5)
+    assert np.allclose(norm_layer.moving_variance.numpy(), hidden.var(axis=0), rtol=1e-4)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    with pytest.raises(ValueError, match="Sequential"):
+        robustness.batchnorm_reestimated(keras.Model(model.inputs, model.outputs), x)
