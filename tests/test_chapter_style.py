@@ -15,6 +15,7 @@ CHECK = re.compile(r"^\s*(assert\b|np\.testing\.assert|pd\.testing\.assert)", re
 PACKAGE_IMPORT = re.compile(r"^\s*(from\s+fmnist_lib\b|import\s+fmnist_lib\b)", re.MULTILINE)
 MODULE_IMPORT = re.compile(r"^from fmnist_lib import [a-z_, ]+$", re.MULTILINE)
 DIRECTIVE = re.compile(r"^```\{(exercise|solution-start|solution-end)\}\s*(\S*)", re.MULTILINE)
+TENSORFLOW_IMPORT = re.compile(r"^\s*(import|from)\s+(keras|tensorflow)\b", re.MULTILINE)
 
 
 def cells(chapter: str) -> list:
@@ -50,6 +51,16 @@ def test_one_visible_cell_imports_the_package_modules(chapter):
     assert not {"remove-cell", "remove-input", "hide-cell", "hide-input"} & set(tags(cell))
     lines = [line for line in cell.source.splitlines() if PACKAGE_IMPORT.match(line)]
     assert all(MODULE_IMPORT.match(line) for line in lines), lines
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_tensorflow_log_is_quieted_by_the_package_not_by_the_chapter(chapter):
+    """No chapter sets TF_CPP_MIN_LOG_LEVEL: importing fmnist_lib does, so a chapter that imports
+    keras or tensorflow itself imports the package first, before TensorFlow loads."""
+    code = "\n".join(cell.source for cell in cells(chapter) if cell.cell_type == "code")
+    assert "TF_CPP_MIN_LOG_LEVEL" not in code
+    package, tensorflow = PACKAGE_IMPORT.search(code), TENSORFLOW_IMPORT.search(code)
+    assert tensorflow is None or package.start() < tensorflow.start(), tensorflow.group(0)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

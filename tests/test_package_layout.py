@@ -1,7 +1,10 @@
 """How the package's modules depend on each other, and where the project's constants live."""
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fmnist_lib"
@@ -53,3 +56,17 @@ def test_split_sizes_are_written_out_only_in_data():
         if literal.search(line.split("#")[0])
     ]
     assert offenders == []
+
+
+def test_importing_the_package_quiets_tensorflow_without_loading_it():
+    """`import fmnist_lib` sets TF_CPP_MIN_LOG_LEVEL (a value already set wins) and does not load
+    TensorFlow itself, so TensorFlow, loaded by a later import, starts without its C++ log."""
+    script = (
+        "import os, sys; import fmnist_lib; "
+        "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'), 'tensorflow' in sys.modules)"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == ["3", "False"]

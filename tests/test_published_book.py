@@ -5,14 +5,19 @@ to fmnist_lib/ for the chapters' `literalinclude`s, and the executed chapters as
 notebooks/<chapter>.ipynb, each also stored in the build's jupyter-cache as `make book` would)
 and builds it with warnings as errors. Every page of the HTML is then opened from disk in
 headless Chromium (found by fmnist_lib.browser; `make browser` provides it), driven by
-Playwright: no console error, no failed request, no request off the machine, every image shown,
-all math typeset by the book's own MathJax, and each document's source offered for download.
+Playwright: no console error, no failed request, no request off the machine, every image shown
+and described in words, all math typeset by the book's own MathJax, each document's source
+offered for download, and no violation of WCAG 2 levels A and AA that axe-core (fetched from npm
+by tests/axe_core.py) finds, in light mode or in dark mode. Each figure comes in a light and a
+dark version, and the text in a figure keeps its contrast against the page in both modes.
 """
 
+import io
 import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +27,14 @@ from urllib.request import url2pathname
 import nbformat
 import pytest
 import yaml
+from axe_core import AXE_RUN_JS, WCAG_TAGS, AxeCoreError, axe_script
 from jupyter_cache import get_cache
+from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Request, sync_playwright
 from test_notebooks import CHAPTERS, NOTEBOOKS, ROOT, SmokeRuns, toc_documents
 
 from fmnist_lib.browser import BrowserError, find_chromium
+from fmnist_lib.figure_modes import MODES
 
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 LIBRARY = "fmnist_lib"
@@ -89,6 +97,35 @@ IMAGE_ALTS_JS = """
 """
 # Alt text that names a file instead of describing it: a bare file name or a path.
 FILE_LIKE_ALT = re.compile(r"^\S*[/\\]\S*$|^\S+\.(?:png|jpe?g|gif|svg|webp|pdf)$", re.IGNORECASE)
+# The theme's colour mode set as its switcher sets it (pydata-sphinx-theme: data-mode and
+# data-theme on <html>), then two frames for the page to be drawn in it.
+SET_MODE_JS = """
+async (mode) => {
+  document.documentElement.dataset.mode = mode;
+  document.documentElement.dataset.theme = mode;
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}
+"""
+# Images of code cells' outputs that are not one of a light and dark pair.
+UNPAIRED_FIGURES_JS = """
+() => {
+  const images = Array.from(document.querySelectorAll('.cell_output img'));
+  const only = (mode) => images.filter((img) => img.classList.contains(`only-${mode}`)).length;
+  const unpaired = images.filter((img) => !img.matches('.only-light, .only-dark'));
+  const problems = unpaired.map((img) => `${img.src.split('/').pop()}: neither mode's version`);
+  if (only('light') !== only('dark')) {
+    problems.push(`${only('light')} light versions but ${only('dark')} dark ones`);
+  }
+  return problems;
+}
+"""
+# A page with a figure whose text sits on the page: the histogram of pixel values.
+FIGURE_PAGE = "notebooks/data_exploration"
+FIGURE_ID = "fig-pixel-histogram"
+# WCAG 2's minimum contrast for text (success criterion 1.4.3), and how far (per channel, of
+# 255) the figure's background may be from the page's.
+TEXT_CONTRAST = 4.5
+BACKGROUND_TOLERANCE = 3
 DOWNLOAD_LINKS_JS = """
 () => Array.from(document.querySelectorAll('.dropdown-download-buttons a[href]'))
   .map((a) => a.href)
@@ -116,6 +153,8 @@ class Visit:
     image_alts: list[tuple[str, str]] = field(default_factory=list)
     unrendered_math: list[str] = field(default_factory=list)
     download_links: list[str] = field(default_factory=list)
+    unpaired_figures: list[str] = field(default_factory=list)
+    accessibility: list[str] = field(default_factory=list)
     failure: str = ""
 
 
@@ -256,10 +295,27 @@ def inspect_page(page: Page, visit: Visit) -> None:
     visit.image_alts = [tuple(pair) for pair in page.evaluate(IMAGE_ALTS_JS)]
     page.evaluate("document.fonts.ready.then(() => null)")
     visit.download_links = page.evaluate(DOWNLOAD_LINKS_JS)
+    visit.unpaired_figures = page.evaluate(UNPAIRED_FIGURES_JS)
 
 
-def visit_page(browser: Browser, file: Path) -> Visit:
-    """Open one page in a fresh tab with outside requests blocked, and record what it did."""
+def set_mode(page: Page, mode: str) -> None:
+    """Show the page in the theme's light or dark mode."""
+    page.evaluate(SET_MODE_JS, mode)
+
+
+def wcag_violations(page: Page, axe: Path) -> list[str]:
+    """axe-core's WCAG 2 A and AA violations on the page, in light mode and in dark mode."""
+    page.add_script_tag(path=str(axe))
+    found = []
+    for mode in MODES:
+        set_mode(page, mode)
+        found += [f"{mode} mode: {rule}" for rule in page.evaluate(AXE_RUN_JS, WCAG_TAGS)]
+    return found
+
+
+def visit_page(browser: Browser, file: Path, axe: Path | None = None) -> Visit:
+    """Open one page in a fresh tab with outside requests blocked, and record what it did;
+    with axe-core's script, also what axe-core finds."""
     visit = Visit()
     page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -268,6 +324,8 @@ def visit_page(browser: Browser, file: Path) -> Visit:
     try:
         visit.url = open_page(page, file)
         inspect_page(page, visit)
+        if axe is not None:
+            visit.accessibility = wcag_violations(page, axe)
     except Error as error:
         visit.failure = str(error)
     finally:
@@ -281,6 +339,8 @@ class Visits:
 
     browser: Browser = field(repr=False)
     html: Path
+    axe: Path | None = None
+    axe_problem: str = ""
     done: dict[str, Visit] = field(default_factory=dict, repr=False)
 
     def __call__(self, page: str) -> Visit:
@@ -289,7 +349,7 @@ class Visits:
         if not file.is_file():
             pytest.fail(f"{page}.html: the build did not write it")
         if page not in self.done:
-            self.done[page] = visit_page(self.browser, file)
+            self.done[page] = visit_page(self.browser, file, self.axe)
         visit = self.done[page]
         if visit.failure:
             pytest.fail(f"{page}.html: Chromium could not open and check it: {visit.failure}")
@@ -304,6 +364,71 @@ def undescribed_image(alt: str, src: str) -> str | None:
     if FILE_LIKE_ALT.match(text) or text == Path(urlparse(src).path).name:
         return f"alt text {text!r} names a file"
     return None
+
+
+def luminance(rgb: tuple[int, ...]) -> float:
+    """WCAG 2's relative luminance of an sRGB colour given as 0-255 channels."""
+    linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(first: tuple[int, ...], second: tuple[int, ...]) -> float:
+    """WCAG 2's contrast ratio of two colours, from 1 (equal) to 21 (black on white)."""
+    darker, lighter = sorted([luminance(first), luminance(second)])
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def css_rgb(colour: str) -> tuple[int, int, int]:
+    """A computed CSS colour `rgb(r, g, b)` as a tuple."""
+    red, green, blue = (int(value) for value in re.findall(r"\d+", colour)[:3])
+    return red, green, blue
+
+
+@dataclass
+class FigureShot:
+    """A figure as the reader sees it in one mode: the page's background and the pixels."""
+
+    mode: str
+    page_background: tuple[int, int, int]
+    pixels: list[tuple[int, int, int]]
+    hidden_version_shown: bool
+
+    def background(self) -> tuple[int, int, int]:
+        """The figure's most frequent colour: what its text and marks are drawn on."""
+        return Counter(self.pixels).most_common(1)[0][0]
+
+    def text_colour(self) -> tuple[int, int, int]:
+        """The most frequent grey that stands out from the background: the text's colour.
+
+        Text, ticks and axes are grey (black in light mode, a light grey in dark mode); the
+        marks of the data are coloured. Anti-aliased edges are rarer than a glyph's solid core.
+        """
+        background = self.background()
+        greys = {
+            colour: count
+            for colour, count in Counter(self.pixels).items()
+            if max(colour) - min(colour) <= 24 and contrast(colour, background) >= 1.5
+        }
+        return max(greys, key=greys.__getitem__) if greys else background
+
+
+def figure_shot(browser: Browser, file: Path, figure_id: str, mode: str) -> FigureShot:
+    """Open the page in the given mode and take a screenshot of the figure's visible version."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.route(lambda url: not is_local(url), lambda route: route.abort("blockedbyclient"))
+    try:
+        open_page(page, file)
+        set_mode(page, mode)
+        other = next(m for m in MODES if m != mode)
+        shown = page.locator(f"#{figure_id} img.only-{mode}")
+        hidden_shown = page.locator(f"#{figure_id} img.only-{other}").is_visible()
+        png = shown.screenshot()
+        background = css_rgb(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+    finally:
+        page.close()
+    pixels = list(Image.open(io.BytesIO(png)).convert("RGB").getdata())
+    return FigureShot(mode, background, pixels, hidden_shown)
 
 
 def problems(page: str, kind: str, found: list[str]) -> str:
@@ -332,8 +457,11 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def visits(browser: Browser, published_book: BookBuild) -> Visits:
-    """The pages of the built book, each opened once in Chromium."""
-    return Visits(browser, published_book.html)
+    """The pages of the built book, each opened once in Chromium, where axe-core checks them."""
+    try:
+        return Visits(browser, published_book.html, axe=axe_script())
+    except AxeCoreError as error:
+        return Visits(browser, published_book.html, axe_problem=str(error))
 
 
 def test_book_builds_without_sphinx_warnings(published_book):
@@ -446,6 +574,40 @@ def test_page_describes_every_image_in_words(visits, page):
         if (reason := undescribed_image(alt, src))
     ]
     assert not found, problems(page, "images without a description", found)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_meets_wcag_2_a_and_aa_in_both_modes(visits, page):
+    """axe-core finds no violation of WCAG 2 levels A and AA, in light mode or in dark mode."""
+    if visits.axe is None:
+        pytest.fail(f"axe-core is needed for this test: {visits.axe_problem}")
+    found = visits(page).accessibility
+    assert not found, problems(page, "WCAG 2 A/AA violations found by axe-core", found)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_shows_each_figure_in_a_light_and_a_dark_version(visits, page):
+    """Every image of a cell's output is the `only-light` or `only-dark` version of a figure."""
+    found = visits(page).unpaired_figures
+    assert not found, problems(page, "figures without both versions", found)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_text_in_a_figure_keeps_its_contrast_against_the_page(browser, published_book, mode):
+    """In each mode the reader sees that mode's version of a figure, drawn on the page's own
+    background (no white box in dark mode), with text of contrast 4.5:1 or more against it."""
+    file = page_file(published_book.html, FIGURE_PAGE)
+    shot = figure_shot(browser, file, FIGURE_ID, mode)
+    assert not shot.hidden_version_shown, f"{mode} mode also shows the other mode's version"
+    background = shot.background()
+    gap = max(abs(a - b) for a, b in zip(background, shot.page_background, strict=True))
+    assert gap <= BACKGROUND_TOLERANCE, (
+        f"{mode} mode: the figure is drawn on {background}, the page is {shot.page_background}"
+    )
+    ratio = contrast(shot.text_colour(), shot.page_background)
+    assert ratio >= TEXT_CONTRAST, (
+        f"{mode} mode: text {shot.text_colour()} on the page {shot.page_background}: {ratio:.2f}:1"
+    )
 
 
 @pytest.mark.parametrize("page", PAGES)
