@@ -15,14 +15,15 @@ LAB_ARGS ?=
 RUNS ?=
 export PYTHONHASHSEED := 0
 
-.PHONY: help book test data browser venv lint lab clean
+.PHONY: help book test data browser npm venv lint lab clean
 
 help:
 	@echo "make book     train what the chapters need, build the book into _build/html"
 	@echo "              (RUNS=URL or path: import those published runs first)"
-	@echo "make test     run the test suite (sets up .venv, the data and Chromium first)"
+	@echo "make test     run the test suite (sets up .venv, the data, Chromium and npm first)"
 	@echo "make data     find Fashion-MNIST, or install/download it"
 	@echo "make browser  find Chromium for the published-book tests, or install it"
+	@echo "make npm      find npm (the tests fetch axe-core with it), or install it"
 	@echo "make lab      JupyterLab on the project; a chapter (.md) opens as a notebook"
 	@echo "make lint     ruff over the package, tests and notebooks"
 	@echo "make clean    remove the built book and caches (keeps .venv and results/)"
@@ -69,6 +70,18 @@ browser: $(STAMP)
 	fi; \
 	$(PY) -m fmnist_lib browser
 
+# Look for npm, with which the published-book tests fetch axe-core (tests/axe_core.py); else
+# install Debian's package when we are root with apt-get; else say how to provide it and fail.
+npm:
+	@command -v npm >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "npm not found; installing Debian's npm" >&2; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) \
+	    >/dev/null && command -v npm >/dev/null && exit 0; \
+	fi; \
+	echo "npm not found: install Node.js with npm (as root: apt-get install npm)" >&2; \
+	exit 1
+
 # Trains (once; cached in results/) every run the chapters use, side by side on a local Dask
 # cluster or on $FMNIST_SCHEDULER's, with a progress line per run; an interrupted build resumes.
 # Then builds the book with warnings as errors and prints what took how long. With RUNS set, it
@@ -77,7 +90,7 @@ book: data
 	$(if $(RUNS),$(PY) -m fmnist_lib runs import '$(RUNS)')
 	$(PY) -m fmnist_lib book
 
-test: data browser
+test: data browser npm
 	$(VENV)/bin/pytest
 
 # JupyterLab from .venv with Jupytext's contents manager: a chapter (.md) opens as a notebook on

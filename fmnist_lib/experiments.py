@@ -78,11 +78,22 @@ def modern_runs(seeds: tuple[int, ...] = MODERN_SEEDS) -> list[RunConfig]:
     return [default_config(MODERN_CNN, seed=seed) for seed in seeds]
 
 
-def ablation_runs(seeds: tuple[int, ...] = MODERN_SEEDS) -> list[RunConfig]:
-    """The full recipe and each ablation at `ABLATION_BUDGET`, once per seed."""
+def ablation_runs(
+    seeds: tuple[int, ...] = MODERN_SEEDS,
+    names: tuple[str, ...] | None = None,
+    epochs: int | None = None,
+    train_subset: int | None = None,
+) -> list[RunConfig]:
+    """The full recipe and each ablation in `names` (None: all) at `ABLATION_BUDGET`, or at the
+    `epochs` and `train_subset` given, once per seed."""
+    budget = {
+        "epochs": epochs or ABLATION_BUDGET["epochs"],
+        "train_subset": train_subset or ABLATION_BUDGET["train_subset"],
+    }
+    ablations = MODERN_ABLATIONS if names is None else names
     return [
-        default_config(model, seed=seed, **ABLATION_BUDGET)
-        for model in (MODERN_CNN, *MODERN_ABLATIONS)
+        default_config(model, seed=seed, **budget)
+        for model in (MODERN_CNN, *ablations)
         for seed in seeds
     ]
 

@@ -339,3 +339,23 @@ def held_out_inside_counts(table: np.ndarray, level: float = 0.95) -> np.ndarray
         inside = np.abs(table[held_out] - others.mean(axis=0)) <= half
         counts.append(int(inside.sum()))
     return np.array(counts)
+
+
+def against_control(
+    arms: dict[str, np.ndarray], control: str, level: float = 0.95
+) -> list[dict]:
+    """Every arm but `control` against it, paired by seed (`paired_comparison`), with each
+    verdict also under Holm's rule over the family of arms (`holm_verdicts`)."""
+    if control not in arms:
+        raise ValueError(f"the control {control!r} is not one of the arms {list(arms)}")
+    rows = [
+        {"arm": name, **paired_comparison(values, arms[control], level)}
+        for name, values in arms.items()
+        if name != control
+    ]
+    p_values = np.array([row["p_value"] for row in rows], dtype=float)
+    for row, verdict in zip(
+        rows, holm_verdicts([row["verdict"] for row in rows], p_values), strict=True
+    ):
+        row["verdict, Holm"] = verdict
+    return rows

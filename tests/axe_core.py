@@ -20,7 +20,8 @@ from fmnist_lib.cache import write_atomically
 AXE_CORE_VERSION = "4.14.1"
 # `npm view axe-core@4.14.1 dist.integrity`: the SHA-512 of the registry's tarball.
 AXE_CORE_INTEGRITY = (
-    "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
+    "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5"
+    "qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
 )
 CACHE_VARIABLE = "FMNIST_AXE_CACHE"
 SCRIPT_IN_TARBALL = "package/axe.min.js"

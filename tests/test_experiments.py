@@ -124,3 +124,17 @@ def test_the_modern_cnn_runs_and_ablations_are_prepared_as_the_chapter_reads_the
     assert set(modern_runs()) <= prepared and set(ablations) <= prepared
     # The robustness table and the cost table read the report's runs at these seeds: prepared.
     assert {default_config(m, seed=s) for m in REPORT_MODELS for s in MODERN_SEEDS} <= prepared
+
+
+def test_ablation_runs_take_a_subset_of_ablations_and_another_budget():
+    from fmnist_lib import registry
+    from fmnist_lib.experiments import ABLATION_BUDGET, ablation_runs
+
+    name = next(iter(registry.MODERN_ABLATIONS))
+    runs = ablation_runs((0, 1), names=(name,), epochs=2, train_subset=512)
+    assert [(r.model, r.seed) for r in runs] == [
+        (registry.MODERN_CNN, 0), (registry.MODERN_CNN, 1), (name, 0), (name, 1)]
+    assert {(r.epochs, r.train_subset) for r in runs} == {(2, 512)}
+    default = ablation_runs((0,))
+    assert {(r.epochs, r.train_subset) for r in default} == {tuple(ABLATION_BUDGET.values())}
+    assert len(default) == 1 + len(registry.MODERN_ABLATIONS)

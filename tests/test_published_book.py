@@ -10,6 +10,10 @@ and described in words, all math typeset by the book's own MathJax, each documen
 offered for download, and no violation of WCAG 2 levels A and AA that axe-core (fetched from npm
 by tests/axe_core.py) finds, in light mode or in dark mode. Each figure comes in a light and a
 dark version, and the text in a figure keeps its contrast against the page in both modes.
+At a 1280-px and a 390-px window every page leaves a full-page screenshot in the project's
+_build/screenshots/, and each display equation, code block and table fits its box: at 1280
+px all of them, at 390 px all but code blocks and tables, which may scroll inside their own
+boxes; the page itself never scrolls sideways.
 """
 
 import io
@@ -126,9 +130,76 @@ FIGURE_ID = "fig-pixel-histogram"
 # 255) the figure's background may be from the page's.
 TEXT_CONTRAST = 4.5
 BACKGROUND_TOLERANCE = 3
+# A grey drawn in fewer pixels than this is an anti-aliased edge, not the colour of the text.
+TEXT_PIXELS = 20
 DOWNLOAD_LINKS_JS = """
 () => Array.from(document.querySelectorAll('.dropdown-download-buttons a[href]'))
   .map((a) => a.href)
+"""
+
+
+# The page as a reader sees it, measured at a laptop's and a phone's window width (CSS pixels).
+LAPTOP_WIDTH = 1280
+PHONE_WIDTH = 390
+FIT_WIDTHS = (LAPTOP_WIDTH, PHONE_WIDTH)
+WINDOW_HEIGHT = 900
+# scrollWidth and clientWidth are whole pixels, each rounded on its own.
+FIT_TOLERANCE_PX = 1
+# Full-page screenshots, one per page and width, where `make test` leaves them: under the
+# project's _build/ (the book itself is built in a temporary folder). In 128 colours they take a
+# third of the space, the text as sharp.
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+SCREENSHOT_COLOURS = 128
+# Opens every collapsed cell and solution, then measures each display equation, code block and
+# table of the article against the box it is drawn in (the nearest element that clips or
+# scrolls), and the page against the window: [kind, label, content width, box width, whether
+# the box scrolls sideways].
+FIT_JS = """
+async () => {
+  if (window.MathJax && window.MathJax.startup) await window.MathJax.startup.promise;
+  document.querySelectorAll('details').forEach((details) => { details.open = true; });
+  document.querySelectorAll('.toggle-button[aria-expanded="false"]')
+    .forEach((button) => button.click());
+  const article = document.querySelector('article.bd-article') || document.body;
+  const shown = (el) => el.getClientRects().length > 0;
+  const excerpt = (text) => text.replace(/\\s+/g, ' ').trim().slice(0, 60);
+  const boxOf = (el) => {
+    for (let node = el; node && node !== article; node = node.parentElement) {
+      if (getComputedStyle(node).overflowX !== 'visible') return node;
+    }
+    return el.parentElement;
+  };
+  const scrolls = (box) => ['auto', 'scroll'].includes(getComputedStyle(box).overflowX);
+  const found = [];
+  const measure = (kind, label, box, content) => {
+    found.push([kind, label, Math.ceil(content), box.clientWidth, scrolls(box)]);
+  };
+  article.querySelectorAll('div.math').forEach((div) => {
+    const maths = div.querySelector('mjx-container');
+    if (!maths || !shown(div)) return;
+    const number = div.querySelector('.eqno');
+    const tag = number ? number.textContent.replace('#', '') : '';
+    const label = [div.id.replace(/^equation-/, ''), tag].join(' ');
+    const box = boxOf(maths);
+    measure('equation', excerpt(label) || excerpt(div.textContent), box,
+            Math.max(box.scrollWidth, maths.scrollWidth));
+  });
+  article.querySelectorAll('div.highlight > pre').forEach((pre) => {
+    if (!shown(pre)) return;
+    const first = pre.textContent.split('\\n').find((line) => line.trim()) || '';
+    measure('code block', excerpt(first), pre, pre.scrollWidth);
+  });
+  article.querySelectorAll('table').forEach((table) => {
+    if (!shown(table)) return;
+    const head = table.querySelector('caption') || table.querySelector('tr');
+    const box = boxOf(table);
+    measure('table', excerpt(head ? head.textContent : ''), box,
+            Math.max(box.scrollWidth, table.getBoundingClientRect().width));
+  });
+  const page = document.documentElement;
+  found.push(['page', 'the page itself', page.scrollWidth, page.clientWidth, false]);
+  return found;
+}
 """
 
 
@@ -139,6 +210,31 @@ class BookBuild:
     returncode: int
     output: str
     html: Path
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How wide one equation, code block or table (or the page) is, against its box."""
+
+    kind: str
+    label: str
+    content: int
+    box: int
+    box_scrolls: bool
+
+    def fits(self) -> bool:
+        """The content fits its box, within FIT_TOLERANCE_PX."""
+        return self.content <= self.box + FIT_TOLERANCE_PX
+
+    def allowed_at(self, width: int) -> bool:
+        """Whether it may be wider than its box at this window width: at phone width a code
+        block, or a table whose box is made to scroll; at laptop width nothing may."""
+        if width > PHONE_WIDTH or not self.box_scrolls:
+            return False
+        return self.kind in {"code block", "table"}
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.label!r}: {self.content} px wide in a box of {self.box} px"
 
 
 @dataclass
@@ -155,6 +251,7 @@ class Visit:
     download_links: list[str] = field(default_factory=list)
     unpaired_figures: list[str] = field(default_factory=list)
     accessibility: list[str] = field(default_factory=list)
+    fit: dict[int, list[Fit]] = field(default_factory=dict)
     failure: str = ""
 
 
@@ -313,9 +410,35 @@ def wcag_violations(page: Page, axe: Path) -> list[str]:
     return found
 
 
-def visit_page(browser: Browser, file: Path, axe: Path | None = None) -> Visit:
+def screenshot_path(page: str, width: int) -> Path:
+    """Where the screenshot of a page such as `notebooks/theory_softmax` at a width is kept."""
+    return SCREENSHOTS / f"{page}-{width}.png"
+
+
+def save_screenshot(page: Page, path: Path) -> None:
+    """A full-page screenshot as a PNG of SCREENSHOT_COLOURS colours."""
+    png = page.screenshot(full_page=True, animations="disabled", caret="hide")
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.quantize(SCREENSHOT_COLOURS, method=Image.Quantize.FASTOCTREE).save(path)
+
+
+def measure_fit(page: Page, visit: Visit, name: str) -> None:
+    """Screenshot the page in light mode at each of FIT_WIDTHS, as a reader first sees it; then
+    open everything collapsed and measure how its equations, code and tables fit at each."""
+    set_mode(page, "light")
+    for width in FIT_WIDTHS:
+        page.set_viewport_size({"width": width, "height": WINDOW_HEIGHT})
+        save_screenshot(page, screenshot_path(name, width))
+    for width in FIT_WIDTHS:
+        page.set_viewport_size({"width": width, "height": WINDOW_HEIGHT})
+        visit.fit[width] = [Fit(*measured) for measured in page.evaluate(FIT_JS)]
+
+
+def visit_page(browser: Browser, file: Path, axe: Path | None = None, name: str = "") -> Visit:
     """Open one page in a fresh tab with outside requests blocked, and record what it did;
-    with axe-core's script, also what axe-core finds."""
+    with axe-core's script, also what axe-core finds; with the page's name, also how its
+    content fits the column (measure_fit, which leaves the page's screenshots)."""
     visit = Visit()
     page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -326,6 +449,8 @@ def visit_page(browser: Browser, file: Path, axe: Path | None = None) -> Visit:
         inspect_page(page, visit)
         if axe is not None:
             visit.accessibility = wcag_violations(page, axe)
+        if name:
+            measure_fit(page, visit, name)
     except Error as error:
         visit.failure = str(error)
     finally:
@@ -349,7 +474,7 @@ class Visits:
         if not file.is_file():
             pytest.fail(f"{page}.html: the build did not write it")
         if page not in self.done:
-            self.done[page] = visit_page(self.browser, file, self.axe)
+            self.done[page] = visit_page(self.browser, file, self.axe, page)
         visit = self.done[page]
         if visit.failure:
             pytest.fail(f"{page}.html: Chromium could not open and check it: {visit.failure}")
@@ -398,18 +523,19 @@ class FigureShot:
         return Counter(self.pixels).most_common(1)[0][0]
 
     def text_colour(self) -> tuple[int, int, int]:
-        """The most frequent grey that stands out from the background: the text's colour.
+        """The grey of at least TEXT_PIXELS pixels that stands out most from the background.
 
-        Text, ticks and axes are grey (black in light mode, a light grey in dark mode); the
-        marks of the data are coloured. Anti-aliased edges are rarer than a glyph's solid core.
+        Text, ticks and axes are grey (black in light mode, a light grey in dark mode) and the
+        marks of the data are coloured; the anti-aliased edges of glyphs are paler than their
+        solid core, so the text's own colour is the grey of highest contrast.
         """
         background = self.background()
-        greys = {
-            colour: count
+        greys = [
+            colour
             for colour, count in Counter(self.pixels).items()
-            if max(colour) - min(colour) <= 24 and contrast(colour, background) >= 1.5
-        }
-        return max(greys, key=greys.__getitem__) if greys else background
+            if count >= TEXT_PIXELS and max(colour) - min(colour) <= 24
+        ]
+        return max(greys, key=lambda colour: contrast(colour, background), default=background)
 
 
 def figure_shot(browser: Browser, file: Path, figure_id: str, mode: str) -> FigureShot:
@@ -628,3 +754,26 @@ def test_page_offers_its_source_for_download(visits, document):
     source = (visits.html / "_sources" / document).resolve()
     own = [path for path in paths if path.with_suffix("") == source and path.suffix in SOURCES]
     assert own, f"{document}.html: no download link to _sources/{document}.md or .ipynb: {links}"
+
+
+@pytest.mark.parametrize("width", FIT_WIDTHS)
+@pytest.mark.parametrize("page", PAGES)
+def test_page_fits_its_equations_code_and_tables_in_the_column(visits, page, width):
+    """With every collapsed part open, each display equation, code block and table is as wide
+    as its box or narrower (scrollWidth against clientWidth), and the page as the window: no
+    equation is cut off or scrolls, and nothing scrolls the page sideways. At phone width a code
+    block may scroll in its own box, and a table in the box made to scroll it."""
+    fits = visits(page).fit[width]
+    found = [str(fit) for fit in fits if not fit.fits() and not fit.allowed_at(width)]
+    assert not found, problems(page, f"things wider than their box at {width} px", found)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_leaves_a_full_page_screenshot_at_each_width(visits, page):
+    """The visit writes _build/screenshots/<page>-<width>.png, exactly as wide as the window."""
+    visits(page)
+    for width in FIT_WIDTHS:
+        path = screenshot_path(page, width)
+        assert path.is_file(), f"no screenshot {path}"
+        with Image.open(path) as image:
+            assert image.width == width, f"{path.name} is {image.width} px wide, not {width}"

@@ -358,3 +358,23 @@ def test_held_out_inside_counts_by_hand_and_their_coverage_in_simulation():
     assert set(counts) <= {0, 12}  # perfectly correlated checks pass or fail together
     with pytest.raises(ValueError, match="3 seeds"):
         held_out_inside_counts(np.ones((2, 4)))
+
+
+def test_against_control_pairs_each_arm_with_the_control_under_holm():
+    from fmnist_lib.stat_tests import against_control, holm, paired_comparison
+
+    rng = np.random.default_rng(0)
+    control = rng.normal(0.90, 0.01, size=5)
+    arms = {"control": control, "much worse": control - 0.02 + rng.normal(0, 0.002, 5),
+            "same": control + rng.normal(0, 0.002, 5), "a little": control - 0.003}
+    rows = {row["arm"]: row for row in against_control(arms, "control")}
+    assert list(rows) == ["much worse", "same", "a little"]
+    for name, row in rows.items():
+        expected = paired_comparison(arms[name], control)
+        assert (row["difference"], row["p_value"]) == pytest.approx(
+            (expected["difference"], expected["p_value"]))
+    rejected = holm([rows[name]["p_value"] for name in rows])
+    assert [rows[n]["verdict, Holm"] != "not shown" for n in rows] == list(rejected)
+    assert rows["much worse"]["verdict, Holm"] == "reversed"
+    with pytest.raises(ValueError, match="control"):
+        against_control(arms, "missing")
