@@ -14,6 +14,7 @@ from scipy import ndimage
 from scipy.stats import norm
 
 from fmnist_lib.evaluation import EVALUATION_BATCH, predict_labels
+from fmnist_lib.training import float32_copy
 from fmnist_lib.validation import check_scalar
 
 
@@ -206,3 +207,35 @@ def batchnorm_reestimated(model: keras.Model, images: np.ndarray) -> keras.Model
             for i in range(0, len(x), EVALUATION_BATCH)
         ])
     return copy
+
+
+def noise_diagnosis(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    sd: float,
+    draws: int,
+    batchnorm_images: np.ndarray,
+) -> dict[str, float]:
+    """Accuracy on clean images and under each of `NOISE_VARIANTS` (`variant_accuracies`), then
+    under the table's noise for a float32 copy and, with BatchNorm, for copies whose BatchNorm
+    statistics come from `batchnorm_images` with and without that noise (a draw of its own)."""
+    scores = variant_accuracies(model, images, labels, sd, draws)
+    copy = float32_copy(model)
+    copy.set_weights(model.get_weights())
+    scores["float32 copy, clipped noise"] = float(
+        noise_accuracies(copy, images, labels, sd, draws).mean()
+    )
+    if not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers):
+        return scores
+    from_noisy = batchnorm_reestimated(model, gaussian_noise(batchnorm_images, sd, seed=draws))
+    from_clean = batchnorm_reestimated(model, batchnorm_images)
+    for name, renormed in (("noisy", from_noisy), ("clean", from_clean)):
+        scores[f"BatchNorm from {name} images, clipped noise"] = float(
+            noise_accuracies(renormed, images, labels, sd, draws).mean()
+        )
+    shape = (-1, *model.input_shape[1:])
+    scores["BatchNorm from noisy images, clean images"] = float(
+        (predict_labels(from_noisy, np.asarray(images).reshape(shape)) == labels).mean()
+    )
+    return scores

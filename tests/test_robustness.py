@@ -185,3 +185,25 @@ def test_batchnorm_reestimated_takes_each_norms_statistics_from_its_inputs():
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     with pytest.raises(ValueError, match="Sequential"):
         robustness.batchnorm_reestimated(keras.Model(model.inputs, model.outputs), x)
+
+
+def test_noise_diagnosis_adds_a_float32_copy_and_batchnorm_rows_only_with_batchnorm():
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).random((30, 28, 28)).astype(np.float32)
+    labels = np.arange(30) % 10
+    plain = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    rows = robustness.noise_diagnosis(plain, images, labels, 0.1, 1, images)
+    assert list(rows) == ["clean images", *robustness.NOISE_VARIANTS, "float32 copy, clipped noise"]
+    # A float32 model's float32 copy scores exactly what the model does under the same noise.
+    assert rows["float32 copy, clipped noise"] == rows["clipped noise (the table's)"]
+    normed = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                               keras.layers.BatchNormalization(),
+                               keras.layers.Dense(10, activation="softmax")])
+    rows = robustness.noise_diagnosis(normed, images, labels, 0.1, 1, images)
+    assert {
+        "BatchNorm from noisy images, clipped noise",
+        "BatchNorm from clean images, clipped noise",
+        "BatchNorm from noisy images, clean images",
+    } <= set(rows)
+    assert all(0 <= value <= 1 for value in rows.values())
