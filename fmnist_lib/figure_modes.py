@@ -41,8 +41,9 @@ __all__ = [
 
 MIME_TYPE = "application/vnd.fmnist-book.figure+json"
 MODES = ("light", "dark")
-# pydata-sphinx-theme's dark mode: the page's background and its text colour.
-DARK_PAGE = "#14181e"
+# The book theme's dark mode (sphinx-book-theme on pydata-sphinx-theme): the page's background
+# and its text colour, as the browser computes them.
+DARK_PAGE = "#121212"
 DARK_TEXT = "#ced6dd"
 # A colour this dark is ink on the page: the default black of text, ticks, spines and of the
 # reference lines the chapters draw in "black".

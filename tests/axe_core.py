@@ -3,7 +3,7 @@
 `axe_script()` gives the path of `axe.min.js` at AXE_CORE_VERSION. The first call fetches the
 package from the npm registry with `npm pack`, checks the tarball against the registry's
 integrity hash written below, and keeps the script in ~/.cache/fmnist-book/axe-core/ (or
-$FMNIST_AXE_CACHE); later calls read it from there. `make browser` provides npm.
+$FMNIST_AXE_CACHE); later calls read it from there. `make npm` provides npm.
 """
 
 import base64
@@ -28,9 +28,13 @@ SCRIPT_IN_TARBALL = "package/axe.min.js"
 # The success criteria of WCAG 2.0 at levels A and AA, as axe-core tags its rules.
 WCAG_TAGS = ["wcag2a", "wcag2aa"]
 # Runs axe-core on the whole page; one line per violated rule, with the first elements at fault.
+# No preloading: axe-core would fetch the page's stylesheets again with XMLHttpRequest, which a
+# page opened from file:// may not do (a console error); the WCAG 2.0 rules do not need them.
 AXE_RUN_JS = """
 async (tags) => {
-  const options = {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']};
+  const options = {
+    runOnly: {type: 'tag', values: tags}, resultTypes: ['violations'], preload: false,
+  };
   const results = await axe.run(document, options);
   return results.violations.map((rule) => {
     const where = rule.nodes.slice(0, 3).map((node) => node.target.join(' ')).join('; ');
@@ -60,7 +64,7 @@ def fetch_script(target: Path) -> None:
     """`npm pack` the pinned axe-core, check the tarball's integrity, write its script to target."""
     npm = shutil.which("npm")
     if npm is None:
-        raise AxeCoreError("npm is not on PATH; `make browser` installs Debian's npm as root")
+        raise AxeCoreError("npm is not on PATH; `make npm` installs Debian's npm as root")
     with tempfile.TemporaryDirectory() as folder:
         command = [npm, "pack", f"axe-core@{AXE_CORE_VERSION}", "--pack-destination", folder]
         result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)

@@ -74,7 +74,7 @@ def test_versions_are_a_light_png_on_white_and_a_transparent_dark_png(line_chart
     assert dark.getpixel((1, 1))[3] == 0
     # The dark version's text is drawn in DARK_TEXT somewhere: its exact colour, fully opaque.
     red, green, blue = (int(DARK_TEXT[i : i + 2], 16) for i in (1, 3, 5))
-    assert (red, green, blue, 255) in set(dark.getdata())
+    assert [red, green, blue, 255] in np.asarray(dark).reshape(-1, 4).tolist()
 
 
 def test_formatter_gives_both_versions_of_a_figure_and_nothing_for_other_objects(line_chart):

@@ -9,7 +9,10 @@ Playwright: no console error, no failed request, no request off the machine, eve
 and described in words, all math typeset by the book's own MathJax, each document's source
 offered for download, and no violation of WCAG 2 levels A and AA that axe-core (fetched from npm
 by tests/axe_core.py) finds, in light mode or in dark mode. Each figure comes in a light and a
-dark version, and the text in a figure keeps its contrast against the page in both modes.
+dark version, and the text in a figure keeps its contrast against the page in both modes. Each
+chapter is offered as an executed notebook whose first cell installs the package, Binder and
+Colab open that notebook on the branch the workflow publishes it to, and one such notebook, alone
+in an empty folder, runs in a fresh virtual environment.
 At a 1280-px and a 390-px window every page leaves a full-page screenshot in the project's
 _build/screenshots/, and each display equation, code block and table fits its box: at 1280
 px all of them, at 390 px all but code blocks and tables, which may scroll inside their own
@@ -17,10 +20,12 @@ boxes; the page itself never scrolls sideways.
 """
 
 import io
+import os
 import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,16 +34,18 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import nbformat
+import numpy as np
 import pytest
 import yaml
 from axe_core import AXE_RUN_JS, WCAG_TAGS, AxeCoreError, axe_script
 from jupyter_cache import get_cache
 from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Request, sync_playwright
-from test_notebooks import CHAPTERS, NOTEBOOKS, ROOT, SmokeRuns, toc_documents
+from test_notebooks import CHAPTERS, NOTEBOOKS, ROOT, SmokeRuns, smoke_parameters, toc_documents
 
 from fmnist_lib.browser import BrowserError, find_chromium
 from fmnist_lib.figure_modes import MODES
+from fmnist_lib.published_notebooks import INSTALL_CELL_KEY, NOTEBOOKS_BRANCH, PACKAGE
 
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 LIBRARY = "fmnist_lib"
@@ -102,12 +109,15 @@ IMAGE_ALTS_JS = """
 # Alt text that names a file instead of describing it: a bare file name or a path.
 FILE_LIKE_ALT = re.compile(r"^\S*[/\\]\S*$|^\S+\.(?:png|jpe?g|gif|svg|webp|pdf)$", re.IGNORECASE)
 # The theme's colour mode set as its switcher sets it (pydata-sphinx-theme: data-mode and
-# data-theme on <html>), then two frames for the page to be drawn in it.
+# data-theme on <html>), then two frames for the page to be drawn in it and the end of any
+# colour transition it starts.
 SET_MODE_JS = """
 async (mode) => {
   document.documentElement.dataset.mode = mode;
   document.documentElement.dataset.theme = mode;
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  const transitions = document.getAnimations().filter((a) => a instanceof CSSTransition);
+  await Promise.all(transitions.map((transition) => transition.finished.catch(() => null)));
 }
 """
 # Images of code cells' outputs that are not one of a light and dark pair.
@@ -132,6 +142,20 @@ TEXT_CONTRAST = 4.5
 BACKGROUND_TOLERANCE = 3
 # A grey drawn in fewer pixels than this is an anti-aliased edge, not the colour of the text.
 TEXT_PIXELS = 20
+# The repository and commit the test book is built for, named as GitHub Actions names them: the
+# launch buttons and the published notebooks' install cell take them from there.
+BUILD_REPOSITORY = "readers/fmnist-book"
+BUILD_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+BUILD_ENVIRONMENT = {
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_REPOSITORY": BUILD_REPOSITORY,
+    "GITHUB_SHA": BUILD_COMMIT,
+}
+# The chapter a reader downloads and runs in a fresh environment: a short one.
+DOWNLOADED_CHAPTER = "theory_perceptrons"
+LAUNCH_LINKS_JS = """
+() => Array.from(document.querySelectorAll('.dropdown-launch-buttons a[href]')).map((a) => a.href)
+"""
 DOWNLOAD_LINKS_JS = """
 () => Array.from(document.querySelectorAll('.dropdown-download-buttons a[href]'))
   .map((a) => a.href)
@@ -250,6 +274,7 @@ class Visit:
     unrendered_math: list[str] = field(default_factory=list)
     download_links: list[str] = field(default_factory=list)
     unpaired_figures: list[str] = field(default_factory=list)
+    launch_links: list[str] = field(default_factory=list)
     accessibility: list[str] = field(default_factory=list)
     fit: dict[int, list[Fit]] = field(default_factory=dict)
     failure: str = ""
@@ -326,9 +351,13 @@ def resolve_include(book: Path, document: str, included: str) -> Path:
 
 
 def build_book(folder: Path) -> BookBuild:
-    """Run `jupyter-book build --warningiserror --keep-going` on an assembled book."""
+    """Run `jupyter-book build --warningiserror --keep-going` on an assembled book, for the
+    repository and commit of BUILD_ENVIRONMENT."""
     command = [str(JUPYTER_BOOK), "build", str(folder), "--warningiserror", "--keep-going"]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    environment = {**os.environ, **BUILD_ENVIRONMENT}
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=600, env=environment
+    )
     output = ANSI_ESCAPE.sub("", result.stdout + result.stderr)
     return BookBuild(result.returncode, output, folder / "_build" / "html")
 
@@ -393,6 +422,7 @@ def inspect_page(page: Page, visit: Visit) -> None:
     page.evaluate("document.fonts.ready.then(() => null)")
     visit.download_links = page.evaluate(DOWNLOAD_LINKS_JS)
     visit.unpaired_figures = page.evaluate(UNPAIRED_FIGURES_JS)
+    visit.launch_links = page.evaluate(LAUNCH_LINKS_JS)
 
 
 def set_mode(page: Page, mode: str) -> None:
@@ -423,16 +453,24 @@ def save_screenshot(page: Page, path: Path) -> None:
     image.quantize(SCREENSHOT_COLOURS, method=Image.Quantize.FASTOCTREE).save(path)
 
 
-def measure_fit(page: Page, visit: Visit, name: str) -> None:
-    """Screenshot the page in light mode at each of FIT_WIDTHS, as a reader first sees it; then
-    open everything collapsed and measure how its equations, code and tables fit at each."""
-    set_mode(page, "light")
+def measure_fit(browser: Browser, file: Path, visit: Visit, name: str) -> None:
+    """Open the page afresh at each of FIT_WIDTHS (a tab resized from one width to the other
+    keeps some of the theme's layout): screenshot it in light mode as a reader first sees it,
+    then open everything collapsed and measure how its equations, code and tables fit."""
     for width in FIT_WIDTHS:
-        page.set_viewport_size({"width": width, "height": WINDOW_HEIGHT})
-        save_screenshot(page, screenshot_path(name, width))
-    for width in FIT_WIDTHS:
-        page.set_viewport_size({"width": width, "height": WINDOW_HEIGHT})
-        visit.fit[width] = [Fit(*measured) for measured in page.evaluate(FIT_JS)]
+        page = browser.new_page(viewport={"width": width, "height": WINDOW_HEIGHT})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.route(lambda url: not is_local(url), lambda route: route.abort("blockedbyclient"))
+        try:
+            open_page(page, file)
+            page.evaluate(UNRENDERED_MATH_JS, TIMEOUT_MS)
+            page.evaluate(BROKEN_IMAGES_JS)
+            page.evaluate("document.fonts.ready.then(() => null)")
+            set_mode(page, "light")
+            save_screenshot(page, screenshot_path(name, width))
+            visit.fit[width] = [Fit(*measured) for measured in page.evaluate(FIT_JS)]
+        finally:
+            page.close()
 
 
 def visit_page(browser: Browser, file: Path, axe: Path | None = None, name: str = "") -> Visit:
@@ -450,7 +488,7 @@ def visit_page(browser: Browser, file: Path, axe: Path | None = None, name: str 
         if axe is not None:
             visit.accessibility = wcag_violations(page, axe)
         if name:
-            measure_fit(page, visit, name)
+            measure_fit(browser, file, visit, name)
     except Error as error:
         visit.failure = str(error)
     finally:
@@ -553,8 +591,44 @@ def figure_shot(browser: Browser, file: Path, figure_id: str, mode: str) -> Figu
         background = css_rgb(page.evaluate("getComputedStyle(document.body).backgroundColor"))
     finally:
         page.close()
-    pixels = list(Image.open(io.BytesIO(png)).convert("RGB").getdata())
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    pixels = [tuple(pixel) for pixel in rgb.tolist()]
     return FigureShot(mode, background, pixels, hidden_shown)
+
+
+def published_notebook(html: Path, chapter: str) -> Path:
+    """The chapter's executed notebook as the book publishes it, beside its sources."""
+    return html / "_sources" / "notebooks" / f"{chapter}.ipynb"
+
+
+def fresh_environment(folder: Path, wheels: Path) -> Path:
+    """A new virtual environment with fmnist_lib installed from a wheel of the checkout, and
+    its Python. The dependencies are this environment's (a path file names its site-packages),
+    so nothing is downloaded; the package itself is the wheel's, not the checkout."""
+    source = wheels / "source"  # a copy, so that building leaves nothing in the checkout
+    shutil.copytree(ROOT / PACKAGE, source / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*build, "--wheel-dir", str(wheels), str(source)], check=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
+    python = folder / "bin" / "python"
+    (wheel,) = wheels.glob(f"{PACKAGE}-*.whl")
+    install = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+    subprocess.run([*install, str(wheel)], check=True, timeout=300)
+    site = python_output(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    dependencies = sysconfig.get_paths()["purelib"]
+    (Path(site) / "dependencies.pth").write_text(f"{dependencies}\n", encoding="utf-8")
+    return python
+
+
+def python_output(python: Path, code: str, folder: Path | None = None) -> str:
+    """What a Python program prints, run by the given interpreter (in folder, if given)."""
+    command = [str(python), "-c", code]
+    run = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=60, cwd=folder
+    )
+    return run.stdout.strip()
 
 
 def problems(page: str, kind: str, found: list[str]) -> str:
@@ -777,3 +851,61 @@ def test_page_leaves_a_full_page_screenshot_at_each_width(visits, page):
         assert path.is_file(), f"no screenshot {path}"
         with Image.open(path) as image:
             assert image.width == width, f"{path.name} is {image.width} px wide, not {width}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_offers_its_executed_notebook_which_installs_the_package(visits, chapter):
+    """The download button offers the chapter as an executed, valid .ipynb whose first cell
+    installs fmnist_lib, from the repository at the commit that built the book, where it is
+    missing."""
+    notebook = published_notebook(visits.html, chapter)
+    links = [url_path(link).resolve() for link in visits(f"notebooks/{chapter}").download_links]
+    assert notebook.resolve() in links, f"{chapter}: no download link to {notebook.name}"
+    content = nbformat.read(notebook, as_version=4)
+    nbformat.validate(content)
+    first, *rest = content.cells
+    assert first.metadata.get(INSTALL_CELL_KEY), f"{chapter}: the first cell installs nothing"
+    source = f"https://github.com/{BUILD_REPOSITORY}@{BUILD_COMMIT}"
+    assert f'%pip install --quiet "{PACKAGE} @ git+{source}"' in first.source
+    code = [cell for cell in rest if cell.cell_type == "code"]
+    assert code and all(cell.execution_count is not None for cell in code), "not executed"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_launches_on_binder_and_colab_from_the_published_notebook(visits, chapter):
+    """Binder and Colab open notebooks/<chapter>.ipynb on the branch NOTEBOOKS_BRANCH, where the
+    workflow pushes the built notebooks (tests/test_workflow.py ties the two), and it exists."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    launch = config["sphinx"]["config"]["html_theme_options"]["launch_buttons"]
+    interface = {"classic": "tree", "jupyterlab": "lab/tree"}[launch["notebook_interface"]]
+    path = f"notebooks/{chapter}.ipynb"
+    branch = f"{BUILD_REPOSITORY}/{NOTEBOOKS_BRANCH}"
+    expected = {
+        f"{launch['binderhub_url']}/v2/gh/{branch}?urlpath={interface}/{path}",
+        f"{launch['colab_url']}/github/{BUILD_REPOSITORY}/blob/{NOTEBOOKS_BRANCH}/{path}",
+    }
+    assert set(visits(f"notebooks/{chapter}").launch_links) == expected
+    assert published_notebook(visits.html, chapter).is_file()
+
+
+def test_a_downloaded_chapter_runs_on_its_own_in_a_fresh_environment(published_book, tmp_path):
+    """A reader's copy of one chapter, alone in an empty folder, is valid and runs with papermill
+    on its smoke parameters in a new virtual environment where fmnist_lib is an installed wheel
+    of the checkout: nothing of the project's folder is needed."""
+    reader = tmp_path / "reader"
+    reader.mkdir()
+    published = published_notebook(published_book.html, DOWNLOADED_CHAPTER)
+    notebook = Path(shutil.copy(published, reader))
+    nbformat.validate(nbformat.read(notebook, as_version=4))
+    python = fresh_environment(tmp_path / "venv", tmp_path / "wheels")
+    parameters = tmp_path / "parameters.yaml"
+    parameters.write_text(yaml.safe_dump(smoke_parameters(DOWNLOADED_CHAPTER)), encoding="utf-8")
+    command = [str(python), "-m", "papermill", str(notebook), str(reader / "run.ipynb")]
+    command += ["-f", str(parameters), "-k", "python3", "--cwd", str(reader), "--no-progress-bar"]
+    environment = {**os.environ, "FMNIST_RESULTS_DIR": str(tmp_path / "results")}
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=900, env=environment, check=False
+    )
+    assert run.returncode == 0, f"the downloaded {DOWNLOADED_CHAPTER} failed:\n{run.stderr[-3000:]}"
+    where = python_output(python, f"import {PACKAGE}; print({PACKAGE}.__file__)", reader)
+    assert Path(where).is_relative_to(tmp_path / "venv"), f"{PACKAGE} came from {where}"

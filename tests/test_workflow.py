@@ -3,8 +3,9 @@
 Every push runs `make test`; a tag v* or a manual run also trains the book's runs in
 `shards.WORKFLOW_SHARDS` jobs (each `prepare --shard K/N`, its cache restored by that shard's
 keys, its runs exported as a bundle), then one job imports every bundle, builds the book, bundles
-all the runs as runs.tar.gz and deploys the book to GitHub Pages; a tag also gets runs.tar.gz as
-a release asset.
+all the runs as runs.tar.gz and deploys the book to GitHub Pages, and another pushes the executed
+chapters to the branch the book's launch buttons open; a tag also gets runs.tar.gz as a release
+asset.
 """
 
 import shlex
@@ -17,10 +18,13 @@ import pytest
 import yaml
 
 from fmnist_lib import shards
+from fmnist_lib.published_notebooks import NOTEBOOKS_BRANCH
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
 README = ROOT / "README.md"
+# The executed chapters in the built book, which its download button offers.
+PUBLISHED_NOTEBOOKS = "_build/html/_sources/notebooks/*.ipynb"
 
 
 def actionlint() -> Path:
@@ -141,10 +145,10 @@ def test_the_book_job_imports_every_shard_before_make_book_then_bundles_every_ru
     assert "prepare --keys >" in steps[bundle]["run"]
     assert steps.index(download) < imports < book < bundle
     uploads = steps_using(jobs["book"], "actions/upload-artifact")
-    assert [u["with"]["path"] for u in uploads] == ["_build/runs.tar.gz"]
+    assert [u["with"]["path"] for u in uploads] == ["_build/runs.tar.gz", PUBLISHED_NOTEBOOKS]
 
 
-def test_only_the_release_job_writes_and_it_runs_only_on_tags():
+def test_only_the_release_and_notebooks_jobs_write_and_release_runs_only_on_tags():
     workflow = load()
     assert workflow["permissions"] == {"contents": "read"}
     jobs = workflow["jobs"]
@@ -152,13 +156,32 @@ def test_only_the_release_job_writes_and_it_runs_only_on_tags():
     assert release["if"] == "startsWith(github.ref, 'refs/tags/v')"
     assert release["permissions"] == {"contents": "write"}
     writers = [name for name, job in jobs.items() if job.get("permissions", {}).get("contents")]
-    assert writers == ["release"]
+    assert writers == ["release", "notebooks"]
     (download,) = steps_using(release, "actions/download-artifact")
-    (bundle,) = steps_using(jobs["book"], "actions/upload-artifact")
+    (bundle, _) = steps_using(jobs["book"], "actions/upload-artifact")
     assert download["with"]["name"] == bundle["with"]["name"]
     (upload,) = [step for step in release["steps"] if "gh release upload" in step.get("run", "")]
     assert "_build/runs.tar.gz" in upload["run"]
     assert upload["env"]["GH_TOKEN"] == "${{ github.token }}"
+
+
+def test_the_executed_chapters_are_pushed_where_the_launch_buttons_open_them():
+    """The book job uploads the notebooks its download button offers; the notebooks job puts
+    them into notebooks/ on the branch that _config.yml's launch buttons name."""
+    jobs = load()["jobs"]
+    (_, chapters) = steps_using(jobs["book"], "actions/upload-artifact")
+    assert chapters["with"]["path"] == PUBLISHED_NOTEBOOKS
+    job = jobs["notebooks"]
+    assert job["needs"] == "book"
+    assert job["permissions"] == {"contents": "write"}
+    assert job["env"]["BRANCH"] == NOTEBOOKS_BRANCH
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert config["sphinx"]["config"]["html_theme_options"]["repository_branch"] == NOTEBOOKS_BRANCH
+    (download,) = steps_using(job, "actions/download-artifact")
+    assert download["with"]["name"] == chapters["with"]["name"]
+    script = runs(job)
+    assert f"cp {download['with']['path']}/*.ipynb notebooks/" in script
+    assert 'git push --force origin "HEAD:refs/heads/${BRANCH}"' in script
 
 
 def test_the_book_is_uploaded_and_deployed_to_github_pages():
