@@ -46,33 +46,21 @@ def repository_url(folder: Path | None = None) -> str | None:
     server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
     if server and repository:
         return f"{server.rstrip('/')}/{repository}"
-    try:
-        origin = subprocess.run(
-            ["git", "remote", "get-url", "origin"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = GIT_URL.match(origin)
+    origin = _git(folder, "remote", "get-url", "origin")
+    match = GIT_URL.match(origin) if origin else None
     return f"https://{match['host']}/{match['path']}" if match else None
 
 
 def commit(folder: Path | None = None) -> str | None:
     """The commit being built: GitHub Actions' $GITHUB_SHA, else git's HEAD; or None."""
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
+    return os.environ.get("GITHUB_SHA") or _git(folder, "rev-parse", "HEAD")
+
+
+def _git(folder: Path | None, *args: str) -> str | None:
+    """What `git *args` prints in `folder`, stripped; None when git is missing or fails."""
     try:
         return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
+            ["git", *args], cwd=folder, capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

@@ -21,7 +21,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fmnist_lib import registry
 from fmnist_lib.data import N_TRAIN, N_VALIDATION
@@ -183,18 +183,11 @@ def schedule_seconds(walls: Sequence[float], workers: int) -> float:
 
 
 def shard_wall_minutes(
-    configs: Sequence["Config"],
-    n: int = WORKFLOW_SHARDS,
-    *,
-    workers: int = RUNNER_WORKERS,
-    threads: int = RUNNER_THREADS,
-    costs: Mapping = RUNNER_COSTS,
-    efficiency: float = ASSUMED_EFFICIENCY,
+    configs: Sequence["Config"], n: int = WORKFLOW_SHARDS, **options: Any
 ) -> list[float]:
-    """Estimated training wall minutes of each of the `n` shards, each on its own machine as
-    `workers` workers of `threads` threads (set-up and start-up not included)."""
-    rows = plan(configs, n, workers=workers, threads=threads, costs=costs, efficiency=efficiency)
-    return [row["wall_minutes"] for row in rows]
+    """Estimated training wall minutes of each of the `n` shards, each on its own machine
+    (set-up and start-up not included); `options` are `plan`'s."""
+    return [row["wall_minutes"] for row in plan(configs, n, **options)]
 
 
 def plan(

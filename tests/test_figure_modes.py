@@ -84,7 +84,11 @@ def test_formatter_gives_both_versions_of_a_figure_and_nothing_for_other_objects
     assert formatter("not a figure") is None
 
 
-def test_show_in_both_modes_does_nothing_outside_ipython():
+def test_show_in_both_modes_does_nothing_outside_ipython(monkeypatch):
+    import IPython
+
+    # Other tests run chapter cells in an in-process IPython shell; this one asks for none.
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
     assert figure_modes.show_in_both_modes() is False
 
 
