@@ -41,7 +41,7 @@ from fmnist_lib import training
 from fmnist_lib.models import build_model
 from fmnist_lib.provenance import describe, probe
 from fmnist_lib.registry import get_model_spec, report_model_names
-from fmnist_lib.runner import tensorflow_threads, thread_environment
+from fmnist_lib.threads import tensorflow_threads, thread_environment
 from fmnist_lib.validation import check_scalar
 
 TRAINING_TO_FORWARD = 3  # forward, input gradient, kernel gradient

@@ -57,6 +57,7 @@ from fmnist_lib.cache import (
 )
 from fmnist_lib.data import N_TEST
 from fmnist_lib.provenance import NOT_RECORDED, isa_features, read_cpuinfo
+from fmnist_lib.threads import use_threads
 
 BUNDLE_FORMAT = "fmnist-runs-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -780,7 +781,7 @@ def verify_run(
         raise BundleError(f"no complete training run {key!r} in {root}")
     recorded = read_json(folder / "metrics.json")
     config = training.RunConfig(**read_json(folder / "config.json"))
-    _use_threads(recorded.get("intra_op_threads"), recorded.get("inter_op_threads"))
+    use_threads(recorded.get("intra_op_threads"), recorded.get("inter_op_threads"))
     with tempfile.TemporaryDirectory(prefix="fmnist-verify-") as scratch:
         fresh = Path(scratch)
         precision = _verify_precision(recorded)
@@ -830,18 +831,6 @@ def _compared_numbers(folder: Path) -> dict[str, float]:
         }
     )
     return numbers
-
-
-def _use_threads(intra: object, inter: object) -> None:
-    """Give TensorFlow these pool sizes if it has not started; once started, it keeps its own."""
-    import tensorflow as tf
-
-    pools = tf.config.threading
-    with contextlib.suppress(RuntimeError):
-        if isinstance(intra, int) and intra > 0:
-            pools.set_intra_op_parallelism_threads(intra)
-        if isinstance(inter, int) and inter > 0:
-            pools.set_inter_op_parallelism_threads(inter)
 
 
 def _verify_precision(recorded: Mapping[str, object]) -> str | None:

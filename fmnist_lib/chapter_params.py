@@ -336,6 +336,11 @@ CHAPTER_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = MappingProxyType(
                 name="baseline_subset",
                 meaning="fit the scikit-learn baselines on this many images; None: all of them",
             ),
+            replace(
+                SEEDS,
+                name="thread_seeds",
+                meaning="seeds whose runs are repeated pinned to 1 and to 2 threads",
+            ),
             DATA_DIR,
         ),
         "calibration": (

@@ -201,6 +201,84 @@ def runs_table(results: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# The per-epoch numbers two runs are compared on: what training computes, not the clock.
+HISTORY_NUMBERS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def run_difference(
+    first: pd.DataFrame,
+    second: pd.DataFrame,
+    first_probabilities: np.ndarray,
+    second_probabilities: np.ndarray,
+    labels: np.ndarray,
+) -> dict:
+    """How far a second run lies from a first, from their histories and test probabilities.
+
+    The first and last epochs' training losses as relative differences, the test accuracy's
+    difference (second minus first), the share of test images the two predict differently, and
+    whether every history number and test probability is equal bit for bit.
+    """
+    if len(first) != len(second) or len(first_probabilities) != len(second_probabilities):
+        raise ValueError("the two runs differ in epochs or in test images: not comparable")
+    loss_a, loss_b = first["loss"].to_numpy(), second["loss"].to_numpy()
+    columns = list(HISTORY_NUMBERS)
+    return {
+        "first_epoch_loss_relative": abs(loss_b[0] - loss_a[0]) / loss_a[0],
+        "last_epoch_loss_relative": abs(loss_b[-1] - loss_a[-1]) / loss_a[-1],
+        "test_accuracy_difference": accuracy(second_probabilities, labels)
+        - accuracy(first_probabilities, labels),
+        "predicted_differently": float(
+            np.mean(first_probabilities.argmax(axis=1) != second_probabilities.argmax(axis=1))
+        ),
+        "bit_identical": bool(
+            np.array_equal(first[columns].to_numpy(), second[columns].to_numpy())
+            and np.array_equal(first_probabilities, second_probabilities)
+        ),
+    }
+
+
+def thread_comparison(
+    results: list, probabilities: list[np.ndarray], labels: np.ndarray
+) -> pd.DataFrame:
+    """Runs pinned to two thread counts (`RunConfig.threads`), one row per comparison.
+
+    Per model: each seed's run at the higher count against its run at the lower, then, as the
+    yardstick, the first two seeds' runs at the lower count against each other. Columns are
+    `run_difference`'s.
+    """
+    runs: dict[str, dict[int, dict[int, int]]] = {}
+    for index, result in enumerate(results):
+        config = result.config
+        if config.threads is None:
+            raise ValueError(f"{config.label()} is not pinned to a thread count")
+        runs.setdefault(config.model, {}).setdefault(config.seed, {})[config.threads] = index
+    rows = []
+    for model, by_seed in runs.items():
+        counts = {tuple(sorted(by_threads)) for by_threads in by_seed.values()}
+        if len(counts) != 1 or len(next(iter(counts))) != 2:
+            raise ValueError(f"{model}: each seed needs runs at the same two thread counts")
+        low, high = next(iter(counts))
+        pairs = [
+            (f"seed {seed}: {low} vs {high} threads", by_threads[low], by_threads[high])
+            for seed, by_threads in sorted(by_seed.items())
+        ]
+        seeds = sorted(by_seed)
+        if len(seeds) > 1:
+            first, second = by_seed[seeds[0]][low], by_seed[seeds[1]][low]
+            plural = "" if low == 1 else "s"
+            pairs.append((f"seeds {seeds[0]} vs {seeds[1]}: {low} thread{plural}", first, second))
+        for compared, a, b in pairs:
+            difference = run_difference(
+                results[a].history,
+                results[b].history,
+                probabilities[a],
+                probabilities[b],
+                labels,
+            )
+            rows.append({"model": model, "compared": compared, **difference})
+    return pd.DataFrame(rows)
+
+
 def misclassified(y_true: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
     """The wrongly classified examples, most confident mistakes first, with their indices."""
     y_true, probabilities = np.asarray(y_true), np.asarray(probabilities)

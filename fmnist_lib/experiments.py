@@ -1,5 +1,8 @@
 """The experiments the book reports: which runs it trains, and the report's published numbers."""
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from fmnist_lib.baselines import BASELINES, BaselineConfig
 from fmnist_lib.registry import (
     CNN_CONSTANT_FILTERS,
@@ -103,6 +106,30 @@ def book_runs(seeds: tuple[int, ...] = REPORT_SEEDS) -> list[RunConfig]:
     return [default_config(model, seed=seed) for model in REPORT_MODELS for seed in seeds]
 
 
+# What a thread count changes (the reproduction chapter's "Where each run was computed"): the
+# report's two models at two seeds, each pinned to each count. The 1-thread arm is trained pinned
+# too, since the book's other runs take the threads of whatever machine trains them.
+THREAD_SEEDS = (0, 1)
+THREAD_COUNTS = (1, 2)
+
+
+def thread_runs(
+    seeds: tuple[int, ...] = THREAD_SEEDS,
+    epochs: Mapping[str, int | None] = MappingProxyType({}),
+    train_subset: int | None = None,
+) -> list[RunConfig]:
+    """The report's two models at each seed, once pinned to each of `THREAD_COUNTS`, with the
+    report's settings or the `epochs` (per model) and `train_subset` given."""
+    return [
+        default_config(
+            model, seed=seed, epochs=epochs.get(model), train_subset=train_subset, threads=count
+        )
+        for model in REPORT_MODELS
+        for seed in seeds
+        for count in THREAD_COUNTS
+    ]
+
+
 def book_baselines() -> list[BaselineConfig]:
     """The scikit-learn baselines of the comparison chapter, on the full training split."""
     return [BaselineConfig(name) for name in BASELINES]
@@ -114,6 +141,6 @@ def book_configs() -> list[RunConfig | BaselineConfig]:
     `python -m fmnist_lib prepare` (and `make book`) trains them with `runner.run_many`.
     """
     # The longest runs first, so that the short ones fill the workers at the end.
-    runs = [*modern_runs(), *book_runs(), *tuning_runs(), *ablation_runs()]
+    runs = [*modern_runs(), *book_runs(), *tuning_runs(), *ablation_runs(), *thread_runs()]
     runs = list(dict.fromkeys(runs))  # shared runs once
     return [*runs, *book_baselines()]

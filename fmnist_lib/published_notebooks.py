@@ -25,6 +25,7 @@ from typing import Any
 import nbformat
 
 __all__ = [
+    "COLAB_PYTHON",
     "INSTALL_CELL_KEY",
     "NOTEBOOKS_BRANCH",
     "PACKAGE",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 PACKAGE = "fmnist_lib"
+# The Python of Colab's default runtime since August 2026 (googlecolab/colabtools#6081), where the
+# install cell runs: pyproject.toml's requires-python must admit it (a test checks).
+COLAB_PYTHON = "3.13"
 # The branch the workflow pushes the executed chapters to (.github/workflows/book.yml).
 NOTEBOOKS_BRANCH = "notebooks"
 # The metadata key that marks the install cell, so that it is added once.

@@ -40,6 +40,7 @@ from dask.distributed import Client, Future, LocalCluster, as_completed, get_wor
 
 from fmnist_lib.cache import EntryConfig, entry_folder, is_complete, produce_entry, results_dir
 from fmnist_lib.provenance import schedulable_cpus
+from fmnist_lib.threads import tensorflow_threads, thread_environment
 from fmnist_lib.validation import check_scalar
 
 Item = TypeVar("Item")
@@ -51,15 +52,6 @@ SCHEDULER_VARIABLE = "FMNIST_SCHEDULER"
 DEFAULT_THREADS_PER_WORKER = 1
 # A worker process training the CNN holds about 1 GB; leave each twice that.
 WORKER_MEMORY_BYTES = 2 * 1024**3
-# The thread pools a local worker limits, each set to its share of the cores.
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS",
-    "LOKY_MAX_CPU_COUNT",  # joblib's cpu_count: scikit-learn's n_jobs=-1 (the random forest)
-)
 
 
 @dataclass(frozen=True)
@@ -147,25 +139,6 @@ def cluster_shape(
             "ask for fewer workers or threads"
         )
     return n_workers, threads
-
-
-def thread_environment(threads: int) -> dict[str, str]:
-    """The environment variables that give a worker's thread pools `threads` threads each."""
-    threads = check_scalar(threads, "threads", int, min_val=1)
-    return dict.fromkeys(THREAD_VARIABLES, str(threads))
-
-
-def tensorflow_threads() -> tuple[int, int]:
-    """TensorFlow's (intra-op, inter-op) pool sizes, first set from TF_NUM_*_THREADS if unset."""
-    pools = tf.config.threading
-    intra = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0"))
-    inter = int(os.environ.get("TF_NUM_INTEROP_THREADS", "0"))
-    with contextlib.suppress(RuntimeError):  # TensorFlow has started: its pools keep their size
-        if intra and pools.get_intra_op_parallelism_threads() != intra:
-            pools.set_intra_op_parallelism_threads(intra)
-        if inter and pools.get_inter_op_parallelism_threads() != inter:
-            pools.set_inter_op_parallelism_threads(inter)
-    return pools.get_intra_op_parallelism_threads(), pools.get_inter_op_parallelism_threads()
 
 
 def dask_setup(worker: object) -> None:

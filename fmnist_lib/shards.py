@@ -1,7 +1,8 @@
 """Split the book's runs into N shards of about equal training time, the same split everywhere.
 
-A cold build trains 62 networks and fits 2 baselines; `python -m fmnist_lib prepare --shard K/N`
-trains only the K-th of N parts, so that N machines (the jobs of a CI matrix) share the work.
+A cold build trains every run of `experiments.book_configs`; `python -m fmnist_lib prepare
+--shard K/N` trains only the K-th of N parts, so that N machines (the jobs of a CI matrix) share
+the work.
 Every job must compute the same partition without talking to the others, so the split depends
 only on the configs and on a committed table of measured training costs (`RUNNER_COSTS`), never
 on what a machine's cache holds: `assign_shards` sorts the runs by estimated cost, longest
@@ -199,11 +200,18 @@ def plan(
     costs: Mapping = RUNNER_COSTS,
     efficiency: float = ASSUMED_EFFICIENCY,
 ) -> list[dict]:
-    """One row per shard: its runs, its estimated core-minutes and wall minutes, its longest run."""
+    """One row per shard: its runs, its estimated core-minutes and wall minutes, its longest run.
+
+    A run pinned to a thread count (`RunConfig.threads`) runs on that many, the others on
+    `threads` each.
+    """
     rows = []
     for k, part in enumerate(assign_shards(configs, costs, n)):
         cores = [estimated_cost(c, costs) for c in part]
-        walls = [run_wall_seconds(core, threads, efficiency) for core in cores]
+        walls = [
+            run_wall_seconds(core, getattr(c, "threads", None) or threads, efficiency)
+            for c, core in zip(part, cores, strict=True)
+        ]
         rows.append(
             {
                 "shard": f"{k + 1}/{n}",

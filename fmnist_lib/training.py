@@ -15,8 +15,11 @@ not part of the cache key, and changing one never calls for a new `TRAINING_CODE
 """
 
 import dataclasses
+import json
 import math
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +49,9 @@ from fmnist_lib.data import (
 from fmnist_lib.evaluation import EVALUATION_BATCH, cross_entropy, per_image_cross_entropy
 from fmnist_lib.models import build_model, builder_code
 from fmnist_lib.precision import PRECISIONS, machine_precision
-from fmnist_lib.provenance import probe
+from fmnist_lib.provenance import probe, thread_counts
 from fmnist_lib.registry import Recipe, get_model_spec
+from fmnist_lib.threads import tensorflow_threads, thread_environment
 from fmnist_lib.validation import check_flag, check_scalar
 
 # Bump when a change here (optimizer, loss, data order, evaluation, an entry's files) would change
@@ -74,6 +78,9 @@ class RunConfig:
     learning_rate: float
     seed: int = 0
     train_subset: int | None = None
+    # TensorFlow's intra- and inter-op pools (and BLAS's) for this run; None: the process's own.
+    # Only a count given enters the key, so every other run keeps the key it had without it.
+    threads: int | None = None
     entry_files: ClassVar[tuple[str, ...]] = ENTRY_FILES  # a cache.EntryConfig
 
     def __post_init__(self) -> None:
@@ -93,6 +100,7 @@ class RunConfig:
             "train_subset": check_scalar(
                 self.train_subset, "train_subset", int, min_val=1, max_val=N_TRAIN, allow_none=True
             ),
+            "threads": check_scalar(self.threads, "threads", int, min_val=1, allow_none=True),
         }
         for name, value in checked.items():  # NumPy scalars become plain numbers, for the key
             object.__setattr__(self, name, value)
@@ -105,7 +113,9 @@ class RunConfig:
         """The run in a few words for progress lines: model, seed, epochs, subset."""
         epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
         subset = "" if self.train_subset is None else f", {self.train_subset} images"
-        return f"{self.model}, seed {self.seed}, {epochs}{subset}"
+        threads = "" if self.threads is None else f", {self.threads} thread"
+        threads += "s" if self.threads not in (None, 1) else ""
+        return f"{self.model}, seed {self.seed}, {epochs}{subset}{threads}"
 
     def write_entry(
         self,
@@ -174,6 +184,8 @@ def run_key(config: RunConfig) -> str:
     source, the training version."""
     spec = get_model_spec(config.model)
     settings = dataclasses.asdict(config)
+    if config.threads is None:  # the process's threads: the key the run had before the field
+        del settings["threads"]
     if spec.recipe is not None:  # a report model has none: its key hashes its config's fields
         settings["recipe"] = dataclasses.asdict(spec.recipe)
     return entry_key(
@@ -286,7 +298,15 @@ def train_into(
     precision: str | None = None,
 ) -> None:
     """Train, evaluate and write every file of a cache entry into `folder`; a mixed-precision
-    model trains in `precision`, by default the machine's (`precision.machine_precision`)."""
+    model trains in `precision`, by default the machine's (`precision.machine_precision`).
+
+    A run pinned to a thread count that this process's pools do not have trains in a child
+    process that has them (`train_in_child`).
+    """
+    if config.threads is not None and pool_sizes() != (config.threads, config.threads):
+        options = {"data_dir": data_dir, "quiet": quiet, "loop": loop, "precision": precision}
+        train_in_child(config, folder, **options)
+        return
     model = compiled_model(config, loop, precision)
     data = prepare_data(config, tuple(model.input_shape[1:]), data_dir)
     history, wall_time, val_losses = fit(model, config, data, folder / "best.weights.h5", quiet)
@@ -302,6 +322,69 @@ def train_into(
             f"{config.model} (seed {config.seed}): test loss {metrics['test_loss']:.4f}, "
             f"test accuracy {metrics['test_accuracy']:.4f} ({wall_time:.1f} s)"
         )
+
+
+def pool_sizes() -> tuple[int, int]:
+    """The (intra-op, inter-op) thread counts this process's TensorFlow computes with."""
+    counts = thread_counts()
+    return counts["intra_op_threads"], counts["inter_op_threads"]
+
+
+def train_in_child(
+    config: RunConfig,
+    folder: Path,
+    *,
+    data_dir: str | os.PathLike | None,
+    quiet: bool,
+    loop: Loop = LOOP,
+    precision: str | None = None,
+) -> None:
+    """`train_into` in a new Python process whose thread pools have `config.threads` threads."""
+    request = {
+        "config": dataclasses.asdict(config),
+        "folder": str(folder),
+        "data_dir": None if data_dir is None else str(data_dir),
+        "quiet": quiet,
+        "loop": dataclasses.asdict(loop),
+        "precision": precision,
+    }
+    environment = {**os.environ, **thread_environment(config.threads)}
+    done = subprocess.run(
+        [sys.executable, "-m", "fmnist_lib.training", json.dumps(request)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if not quiet and done.stdout:
+        print(done.stdout, end="")
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1:] or ["no message"]
+        raise RuntimeError(
+            f"training {config.label()} in a process of its own failed "
+            f"(exit {done.returncode}): {last[0]}"
+        )
+
+
+def train_request(text: str) -> None:
+    """A child process's side of `train_in_child`: check its pools, then train in-process."""
+    request = json.loads(text)
+    config = RunConfig(**request["config"])
+    tensorflow_threads()  # the pools take their size from TF_NUM_*_THREADS
+    if pool_sizes() != (config.threads, config.threads):
+        raise RuntimeError(
+            f"this process has {pool_sizes()} (intra-op, inter-op) threads, not the "
+            f"{config.threads} that TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS ask for"
+        )
+    data_dir = request["data_dir"]
+    train_into(
+        config,
+        Path(request["folder"]),
+        data_dir=data_dir,
+        quiet=request["quiet"],
+        loop=Loop(**request["loop"]),
+        precision=request["precision"],
+    )
 
 
 def compiled_model(
@@ -582,3 +665,9 @@ def _progress_callback(
         )
 
     return keras.callbacks.LambdaCallback(on_epoch_begin=begin, on_epoch_end=end)
+
+
+if __name__ == "__main__":  # `train_in_child`: one JSON request, to this module as imported
+    from fmnist_lib import training
+
+    training.train_request(sys.argv[1])

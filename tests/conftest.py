@@ -2,8 +2,8 @@
 the chapters executed once per session with their small parameters."""
 
 import os
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ import pytest
 
 if TYPE_CHECKING:
     from test_notebooks import SmokeRuns
+    from test_published_book import BookBuild
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Chapters executed side by side, one per CPU core and at most four (a kernel takes ~1 GB).
@@ -70,13 +71,55 @@ def one_blas_thread() -> "Iterator[None]":
         yield
 
 
+@pytest.fixture(scope="session")
+def book_build(
+    tmp_path_factory: pytest.TempPathFactory, smoke_runs: "SmokeRuns"
+) -> "Iterator[Future[BookBuild]]":
+    """The book assembled from the smoke-executed chapters and built, on a thread of its own,
+    as soon as the chapters are done (test_published_book.py)."""
+    from test_published_book import assemble_book, build_book
+
+    folder = tmp_path_factory.mktemp("book")
+    with ThreadPoolExecutor(1, thread_name_prefix="book-build") as pool:
+        yield pool.submit(lambda: build_book(assemble_book(folder, smoke_runs)))
+
+
+@pytest.fixture(scope="session")
+def binder_resolution(tmp_path_factory: pytest.TempPathFactory) -> "Iterator[Future]":
+    """pip's dry-run resolution of Binder's environment (test_binder.py), on a thread of its own:
+    it waits on the package index, not on the CPU."""
+    from test_binder import resolve_binder_environment
+
+    folder = tmp_path_factory.mktemp("binder")
+    with ThreadPoolExecutor(1, thread_name_prefix="binder") as pool:
+        yield pool.submit(resolve_binder_environment, folder)
+
+
+# Session fixtures whose work starts before the first test when a selected test uses them.
+STARTED_FIRST = ("book_build", "binder_resolution")
+
+
+def uses(items: "Sequence[pytest.Item]", fixture: str) -> bool:
+    """Whether a test among `items` uses `fixture`, directly or through another fixture."""
+    return any(fixture in getattr(item, "fixturenames", ()) for item in items)
+
+
+def pytest_collection_modifyitems(items: "list[pytest.Item]") -> None:
+    """The tests of the built book last (the order otherwise kept), so that the book builds
+    beside the other tests instead of while the session waits for it."""
+    items.sort(key=lambda item: "published_book" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(scope="session", autouse=True)
-def chapters_started_first(request: pytest.FixtureRequest) -> None:
-    """Start the chapters the session needs before its first test, so that their kernels run
-    beside the unit tests rather than after them (a session without chapter tests starts none).
-    """
+def started_first(request: pytest.FixtureRequest) -> None:
+    """Start the chapters, the book build and Binder's resolution that the session needs before
+    its first test, so that they run beside the unit tests rather than after them (a session
+    that needs none of them starts none)."""
     from test_notebooks import chapters_to_execute
 
     if chapters_to_execute(request.session.items):
         smoke_runs = request.getfixturevalue("smoke_runs")
         smoke_runs.start(smoke_runs.wanted)
+    for fixture in STARTED_FIRST:
+        if uses(request.session.items, fixture):
+            request.getfixturevalue(fixture)

@@ -44,16 +44,23 @@ def test_postbuild_installs_the_checkout_with_its_lab_extra_and_opens_md_with_ju
     assert "jupytext-config set-default-viewer markdown myst" in script
 
 
-def test_binder_environment_resolves_with_the_package_jupyterlab_and_jupytext(tmp_path):
-    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
-    python = tmp_path / "venv" / "bin" / "python"
-    report = tmp_path / "report.json"
+def resolve_binder_environment(folder: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """pip's dry run of Binder's installs into a new venv in `folder`: (pip's exit, the names of
+    the distributions it would install)."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True)
+    python = folder / "venv" / "bin" / "python"
+    report = folder / "report.json"
     (arguments,) = POSTBUILD_INSTALL.findall((BINDER / "postBuild").read_text(encoding="utf-8"))
     command = [str(python), "-m", "pip", "install", "--dry-run", "--quiet", "--report", str(report)]
     command += ["-r", str(BINDER / "requirements.txt"), *shlex.split(arguments)]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    if run.returncode != 0:
+        return run, set()
+    install = json.loads(report.read_text())["install"]
+    return run, {canonical(item["metadata"]["name"]) for item in install}
+
+
+def test_binder_environment_resolves_with_the_package_jupyterlab_and_jupytext(binder_resolution):
+    run, resolved = binder_resolution.result()
     assert run.returncode == 0, run.stderr[-3000:]
-    resolved = {
-        canonical(item["metadata"]["name"]) for item in json.loads(report.read_text())["install"]
-    }
     assert resolved >= NEEDED, f"missing from Binder's environment: {NEEDED - resolved}"

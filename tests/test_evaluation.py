@@ -206,3 +206,67 @@ def test_accuracy_is_the_share_of_rows_whose_argmax_is_the_label():
     assert evaluation.accuracy(probabilities, np.array([0, 1, 1])) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="labels"):
         evaluation.accuracy(probabilities, np.array([0, 1]))
+
+
+def _history(losses, val_accuracy=0.5):
+    """A history with the given training losses and constant other columns."""
+    import pandas as pd
+
+    n = len(losses)
+    return pd.DataFrame(
+        {"loss": losses, "accuracy": [0.5] * n, "val_loss": [1.0] * n,
+         "val_accuracy": [val_accuracy] * n, "time_s": np.arange(n, dtype=float)},
+        index=pd.RangeIndex(1, n + 1, name="epoch"),
+    )
+
+
+def test_run_difference_by_hand():
+    labels = np.array([0, 1, 2, 3])
+    a = np.eye(4, 10)[[0, 1, 2, 0]]  # 3 of 4 right
+    b = np.eye(4, 10)[[0, 1, 3, 3]]  # 3 of 4 right, two predictions differ
+    d = evaluation.run_difference(_history([2.0, 1.0]), _history([2.5, 1.1]), a, b, labels)
+    assert d["first_epoch_loss_relative"] == pytest.approx(0.25)
+    assert d["last_epoch_loss_relative"] == pytest.approx(0.1)
+    assert d["test_accuracy_difference"] == 0.0
+    assert d["predicted_differently"] == 0.5 and not d["bit_identical"]
+    # Only the clock differs: bit-identical.
+    other_clock = _history([2.0, 1.0]).assign(time_s=[9.0, 9.0])
+    assert evaluation.run_difference(_history([2.0, 1.0]), other_clock, a, a.copy(), labels)[
+        "bit_identical"
+    ]
+    with pytest.raises(ValueError, match="not comparable"):
+        evaluation.run_difference(_history([1.0]), _history([1.0, 1.0]), a, a, labels)
+
+
+def _pinned(model, seed, threads, losses, predictions):
+    """A stand-in for a RunResult pinned to `threads`, and its test probabilities."""
+    from types import SimpleNamespace
+
+    from fmnist_lib.training import RunConfig
+
+    config = RunConfig(model, len(losses), 32, 1e-3, seed=seed, threads=threads)
+    return SimpleNamespace(config=config, history=_history(losses)), np.eye(10)[predictions]
+
+
+def test_thread_comparison_pairs_each_seeds_counts_and_the_first_two_seeds():
+    labels = np.array([0, 1, 2, 3])
+    made = [
+        _pinned("seed-mlp", 0, 1, [2.0, 1.0], [0, 1, 2, 3]),
+        _pinned("seed-mlp", 0, 2, [2.0, 1.0], [0, 1, 2, 3]),  # identical to its 1-thread twin
+        _pinned("seed-mlp", 1, 2, [2.2, 1.2], [0, 1, 2, 2]),
+        _pinned("seed-mlp", 1, 1, [2.1, 1.0], [0, 1, 3, 3]),
+    ]
+    results, probabilities = [r for r, _ in made], [p for _, p in made]
+    table = evaluation.thread_comparison(results, probabilities, labels)
+    assert list(table["compared"]) == [
+        "seed 0: 1 vs 2 threads", "seed 1: 1 vs 2 threads", "seeds 0 vs 1: 1 thread"
+    ]
+    assert list(table["bit_identical"]) == [True, False, False]
+    assert list(table["predicted_differently"]) == [0.0, 0.5, 0.25]
+    assert table["test_accuracy_difference"].tolist() == pytest.approx([0.0, 0.0, -0.25])
+    with pytest.raises(ValueError, match="same two thread counts"):
+        evaluation.thread_comparison(results[:3], probabilities[:3], labels)
+    unpinned = [type(results[0])(config=results[0].config.__class__("seed-mlp", 2, 32, 1e-3),
+                                 history=results[0].history)]
+    with pytest.raises(ValueError, match="not pinned"):
+        evaluation.thread_comparison(unpinned, probabilities[:1], labels)

@@ -1,5 +1,6 @@
 """The runs `make book` prepares are exactly those the chapters use with default parameters."""
 
+import dataclasses
 from pathlib import Path
 
 import jupytext
@@ -9,6 +10,7 @@ from fmnist_lib.baselines import BaselineConfig
 from fmnist_lib.experiments import (
     REPORT_MODELS,
     REPORT_SEEDS,
+    THREAD_SEEDS,
     book_baselines,
     book_configs,
     book_runs,
@@ -58,15 +60,16 @@ def test_reproduction_chapter_defaults_are_the_prepared_seeds_and_baselines():
     assert tuple(p["seeds"]) == REPORT_SEEDS
     assert p["epochs_mlp"] is None and p["epochs_cnn"] is None and p["train_subset"] is None
     assert p["baseline_subset"] is None
+    assert tuple(p["thread_seeds"]) == THREAD_SEEDS
     assert all(isinstance(b, BaselineConfig) and b.train_subset is None for b in book_baselines())
 
 
 def test_book_configs_are_every_run_longest_first_then_every_baseline_each_once():
-    from fmnist_lib.experiments import ablation_runs, modern_runs
+    from fmnist_lib.experiments import ablation_runs, modern_runs, thread_runs
 
     configs = book_configs()
     new_tuning = [r for r in tuning_runs() if r not in book_runs()]
-    runs = modern_runs() + book_runs() + new_tuning + ablation_runs()
+    runs = modern_runs() + book_runs() + new_tuning + ablation_runs() + thread_runs()
     assert configs == runs + book_baselines()
     assert len(set(configs)) == len(configs)
 
@@ -84,9 +87,10 @@ def test_tuning_runs_cover_every_claim_and_the_grid_at_the_full_budget():
     # The report models' settings at the tuning seeds are the reproduction's runs, trained once.
     shared = set(runs) & set(book_runs())
     assert len(shared) == len(REPORT_MODELS) * len(TUNING_SEEDS)
-    from fmnist_lib.experiments import ablation_runs, modern_runs
+    from fmnist_lib.experiments import ablation_runs, modern_runs, thread_runs
 
     prepared = set(runs) | set(book_runs()) | set(modern_runs()) | set(ablation_runs())
+    prepared |= set(thread_runs())
     assert len(book_configs()) == len(prepared) + len(book_baselines())
 
 
@@ -138,3 +142,18 @@ def test_ablation_runs_take_a_subset_of_ablations_and_another_budget():
     default = ablation_runs((0,))
     assert {(r.epochs, r.train_subset) for r in default} == {tuple(ABLATION_BUDGET.values())}
     assert len(default) == 1 + len(registry.MODERN_ABLATIONS)
+
+
+def test_thread_runs_pin_each_report_model_and_seed_to_each_count_with_the_reports_settings():
+    from fmnist_lib.experiments import THREAD_COUNTS, thread_runs
+
+    runs = thread_runs()
+    assert len(runs) == len(REPORT_MODELS) * len(THREAD_SEEDS) * len(THREAD_COUNTS) == 8
+    assert {(r.model, r.seed, r.threads) for r in runs} == {
+        (m, s, t) for m in REPORT_MODELS for s in THREAD_SEEDS for t in THREAD_COUNTS
+    }
+    for run in runs:  # the report's settings, only the thread count added
+        assert dataclasses.replace(run, threads=None) in book_runs()
+    short = thread_runs((3,), {"seed-mlp": 2}, train_subset=500)
+    assert {(r.seed, r.train_subset) for r in short} == {(3, 500)}
+    assert {r.model: r.epochs for r in short} == {"seed-mlp": 2, "seed-cnn": 10}

@@ -50,6 +50,7 @@ SMOKE_PARAMETERS = {
         "epochs_cnn": 1,
         "train_subset": 2000,
         "baseline_subset": 2000,
+        "thread_seeds": [0],
     },
     "calibration": {"seeds": [0], "epochs_mlp": 1, "epochs_cnn": 1, "train_subset": 2000},
     "tuning_claims": {"seeds": [0], "epochs_mlp": 1, "epochs_cnn": 1, "train_subset": 200},

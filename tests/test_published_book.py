@@ -28,6 +28,7 @@ import sys
 import sysconfig
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -637,9 +638,10 @@ def problems(page: str, kind: str, found: list[str]) -> str:
 
 
 @pytest.fixture(scope="session")
-def published_book(tmp_path_factory: pytest.TempPathFactory, smoke_runs: SmokeRuns) -> BookBuild:
-    """The book assembled from the smoke-executed chapters and built once per session."""
-    return build_book(assemble_book(tmp_path_factory.mktemp("book"), smoke_runs))
+def published_book(book_build: Future) -> BookBuild:
+    """The book assembled from the smoke-executed chapters and built once per session (started
+    before the first test, conftest.py)."""
+    return book_build.result()
 
 
 @pytest.fixture(scope="session")

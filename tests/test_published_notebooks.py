@@ -1,10 +1,14 @@
 """published_notebooks: the repository the book points at, the install cell, the launch links."""
 
 import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
+from packaging.specifiers import SpecifierSet
 
 from fmnist_lib import published_notebooks
 from fmnist_lib.published_notebooks import (
@@ -103,3 +107,11 @@ def test_launch_buttons_open_the_notebook_instead_of_the_markdown_source():
     assert download_group["buttons"] == [{"url": download}]
     assert launch_group["buttons"][0]["url"] == binder.removesuffix(".md") + ".ipynb"
     assert launch_group["buttons"][1] == {"text": "no url"}
+
+
+def test_the_package_admits_colabs_python_and_the_one_of_this_machine():
+    """Colab's install cell would be refused on a Python that requires-python excludes."""
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    required = SpecifierSet(tomllib.loads(pyproject.read_text())["project"]["requires-python"])
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert required.contains(published_notebooks.COLAB_PYTHON) and required.contains(here)

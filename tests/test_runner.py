@@ -18,6 +18,7 @@ from fmnist_lib import cli, runner
 from fmnist_lib.baselines import BaselineConfig
 from fmnist_lib.cache import is_complete
 from fmnist_lib.experiments import book_configs
+from fmnist_lib.threads import THREAD_VARIABLES, tensorflow_threads
 from fmnist_lib.training import RunConfig, load_result
 
 
@@ -102,11 +103,11 @@ def test_store_entry_refuses_a_file_name_with_a_folder_and_writes_nothing(tmp_pa
 
 
 def test_local_workers_give_tensorflow_and_blas_one_thread_each(client):
-    assert client.run(runner.tensorflow_threads) == dict.fromkeys(client.run(os.getpid), (1, 1))
+    assert client.run(tensorflow_threads) == dict.fromkeys(client.run(os.getpid), (1, 1))
     environments = client.run(
-        lambda: {name: os.environ.get(name) for name in runner.THREAD_VARIABLES}
+        lambda: {name: os.environ.get(name) for name in THREAD_VARIABLES}
     )
-    assert list(environments.values()) == [dict.fromkeys(runner.THREAD_VARIABLES, "1")] * 2
+    assert list(environments.values()) == [dict.fromkeys(THREAD_VARIABLES, "1")] * 2
 
 
 def test_run_many_trains_missing_entries_on_the_workers_then_finds_them_cached(

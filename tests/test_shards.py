@@ -155,6 +155,17 @@ def test_shard_wall_minutes_matches_a_hand_computation():
     )
 
 
+def test_a_run_pinned_to_a_thread_count_runs_on_that_many_whatever_the_workers_threads():
+    dev = shards.DEVELOPMENT_COSTS
+    one, two = (default_config("seed-mlp", threads=count) for count in (1, 2))
+    # 150 core-seconds each: pinned to 1 thread, 150 s on a 4-thread worker; pinned to 2, at the
+    # assumed 65% efficiency, 150 / 1.3 s; unpinned, 150 / 2.6 s.
+    for run, seconds in ((one, 150), (two, 150 / 1.3), (default_config("seed-mlp"), 150 / 2.6)):
+        (row,) = shards.plan([run], 1, workers=1, threads=4, costs=dev)
+        assert row["wall_minutes"] == pytest.approx(seconds / 60)
+        assert row["core_minutes"] == pytest.approx(2.5)
+
+
 def test_no_shard_of_the_workflow_should_take_more_than_an_hour_on_a_runner():
     minutes = shards.shard_wall_minutes(CONFIGS)  # 8 shards, 1 worker x 4 threads, runner costs
     modern = RUNNER_MODERN_RUN_S / (4 * 0.65) / 60  # about 56 minutes

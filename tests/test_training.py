@@ -79,8 +79,72 @@ def test_run_key_changes_with_every_config_field():
         run_key(RunConfig(**{**SMALL.__dict__, "epochs": 3})),
         run_key(RunConfig(**{**SMALL.__dict__, "train_subset": None})),
         run_key(RunConfig(**{**SMALL.__dict__, "learning_rate": 1e-4})),
+        run_key(RunConfig(**{**SMALL.__dict__, "threads": 1})),
+        run_key(RunConfig(**{**SMALL.__dict__, "threads": 2})),
     }
-    assert len(keys) == 5
+    assert len(keys) == 7
+
+
+def test_a_run_on_the_process_threads_keeps_the_key_it_had_before_threads_were_a_field():
+    spec = training.get_model_spec(SMALL.model)
+    fields = {k: v for k, v in dataclasses.asdict(SMALL).items() if k != "threads"}
+    before = training.entry_key(
+        SMALL.model,
+        fields,
+        builders=training.builder_code(spec),
+        code_version=training.TRAINING_CODE_VERSION,
+        libraries={"keras": keras.__version__},
+    )
+    assert run_key(SMALL) == before != run_key(dataclasses.replace(SMALL, threads=1))
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_a_thread_count_that_is_not_a_positive_int_is_refused_by_name(threads):
+    with pytest.raises(ValueError, match="threads"):
+        dataclasses.replace(SMALL, threads=threads)
+
+
+def test_a_run_pinned_to_other_threads_than_the_processes_trains_in_a_child_that_has_them(
+    tmp_path, real_data_dir, monkeypatch
+):
+    """The child's pools have the pinned count (its metrics record it), the entry is whole, and
+    the parent's own pools are untouched."""
+    before = training.pool_sizes()
+    pinned = dataclasses.replace(SMALL, epochs=1, train_subset=256, threads=before[0] + 1)
+    children = []
+    real_run = subprocess.run
+    monkeypatch.setattr(
+        training.subprocess, "run", lambda *a, **k: children.append(a) or real_run(*a, **k)
+    )
+    result = run(pinned, cache_dir=tmp_path, quiet=True)
+    assert len(children) == 1 and is_complete(result.folder)
+    recorded = (result.metrics["intra_op_threads"], result.metrics["inter_op_threads"])
+    assert recorded == (pinned.threads, pinned.threads)
+    assert training.pool_sizes() == before
+    assert json.loads((result.folder / "config.json").read_text())["threads"] == pinned.threads
+
+
+def test_a_run_pinned_to_the_processes_own_threads_trains_in_it(
+    tmp_path, real_data_dir, monkeypatch
+):
+    own = training.pool_sizes()
+    if own[0] != own[1]:
+        pytest.skip("this process's intra- and inter-op pools differ in size")
+    pinned = dataclasses.replace(SMALL, epochs=1, train_subset=256, threads=own[0])
+
+    def no_child(*args, **kwargs):
+        raise AssertionError("a run pinned to the process's own threads started a child")
+
+    monkeypatch.setattr(training, "train_in_child", no_child)
+    result = run(pinned, cache_dir=tmp_path, quiet=True)
+    assert result.metrics["intra_op_threads"] == result.metrics["inter_op_threads"] == own[0]
+
+
+def test_a_failing_child_run_raises_with_its_last_error_line_and_leaves_no_entry(tmp_path):
+    pinned = dataclasses.replace(SMALL, threads=training.pool_sizes()[0] + 1)
+    with pytest.raises(RuntimeError, match=r"in a process of its own failed .*(FileNotFound|data)"):
+        run(pinned, cache_dir=tmp_path / "cache", data_dir=tmp_path / "no-data", quiet=True)
+    assert not (tmp_path / "cache" / pinned.key()).exists()
 
 
 def test_a_run_config_is_a_cache_entry_config_with_its_key_files_and_label():
@@ -90,6 +154,8 @@ def test_a_run_config_is_a_cache_entry_config_with_its_key_files_and_label():
     assert dataclasses.replace(SMALL, epochs=1, train_subset=None).label() == (
         "seed-mlp, seed 0, 1 epoch"
     )
+    assert dataclasses.replace(SMALL, threads=2).label().endswith("512 images, 2 threads")
+    assert dataclasses.replace(SMALL, threads=1).label().endswith("512 images, 1 thread")
 
 
 def test_run_writes_a_complete_entry_and_reports_metrics(results, real_data_dir):
