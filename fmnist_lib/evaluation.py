@@ -216,7 +216,7 @@ def run_difference(
 
     The first and last epochs' training losses as relative differences, the test accuracy's
     difference (second minus first), the share of test images the two predict differently, and
-    whether every history number and test probability is equal bit for bit.
+    whether every history number, and every test probability, is equal bit for bit.
     """
     if len(first) != len(second) or len(first_probabilities) != len(second_probabilities):
         raise ValueError("the two runs differ in epochs or in test images: not comparable")
@@ -230,9 +230,11 @@ def run_difference(
         "predicted_differently": float(
             np.mean(first_probabilities.argmax(axis=1) != second_probabilities.argmax(axis=1))
         ),
-        "bit_identical": bool(
+        "history_identical": bool(
             np.array_equal(first[columns].to_numpy(), second[columns].to_numpy())
-            and np.array_equal(first_probabilities, second_probabilities)
+        ),
+        "probabilities_identical": bool(
+            np.array_equal(first_probabilities, second_probabilities)
         ),
     }
 

@@ -228,12 +228,17 @@ def test_run_difference_by_hand():
     assert d["first_epoch_loss_relative"] == pytest.approx(0.25)
     assert d["last_epoch_loss_relative"] == pytest.approx(0.1)
     assert d["test_accuracy_difference"] == 0.0
-    assert d["predicted_differently"] == 0.5 and not d["bit_identical"]
-    # Only the clock differs: bit-identical.
+    assert d["predicted_differently"] == 0.5
+    assert not d["history_identical"] and not d["probabilities_identical"]
+    # Only the clock differs: the same history. One probability one float32 step away: not equal.
     other_clock = _history([2.0, 1.0]).assign(time_s=[9.0, 9.0])
-    assert evaluation.run_difference(_history([2.0, 1.0]), other_clock, a, a.copy(), labels)[
-        "bit_identical"
-    ]
+    nudged = a.astype(np.float32)
+    nudged[0, 0] = np.nextafter(nudged[0, 0], np.float32(0))
+    same = evaluation.run_difference(_history([2.0, 1.0]), other_clock, a, a.copy(), labels)
+    near = evaluation.run_difference(_history([2.0, 1.0]), other_clock, a, nudged, labels)
+    assert same["history_identical"] and same["probabilities_identical"]
+    assert near["history_identical"] and not near["probabilities_identical"]
+    assert near["predicted_differently"] == 0.0
     with pytest.raises(ValueError, match="not comparable"):
         evaluation.run_difference(_history([1.0]), _history([1.0, 1.0]), a, a, labels)
 
@@ -261,7 +266,8 @@ def test_thread_comparison_pairs_each_seeds_counts_and_the_first_two_seeds():
     assert list(table["compared"]) == [
         "seed 0: 1 vs 2 threads", "seed 1: 1 vs 2 threads", "seeds 0 vs 1: 1 thread"
     ]
-    assert list(table["bit_identical"]) == [True, False, False]
+    assert list(table["history_identical"]) == [True, False, False]
+    assert list(table["probabilities_identical"]) == [True, False, False]
     assert list(table["predicted_differently"]) == [0.0, 0.5, 0.25]
     assert table["test_accuracy_difference"].tolist() == pytest.approx([0.0, 0.0, -0.25])
     with pytest.raises(ValueError, match="same two thread counts"):
