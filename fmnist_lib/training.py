@@ -179,13 +179,20 @@ def default_config(model: str, **overrides: object) -> RunConfig:
     return RunConfig(**settings)
 
 
+def config_fields(config: RunConfig) -> dict:
+    """The config's fields as its key and its config.json hold them: `threads` only when set, so
+    that a run on the process's threads keeps the key and the record it had before the field."""
+    fields = dataclasses.asdict(config)
+    if fields["threads"] is None:
+        del fields["threads"]
+    return fields
+
+
 def run_key(config: RunConfig) -> str:
     """The cache key of a run: its config (with its model's recipe, if any), its model's builder
     source, the training version."""
     spec = get_model_spec(config.model)
-    settings = dataclasses.asdict(config)
-    if config.threads is None:  # the process's threads: the key the run had before the field
-        del settings["threads"]
+    settings = config_fields(config)
     if spec.recipe is not None:  # a report model has none: its key hashes its config's fields
         settings["recipe"] = dataclasses.asdict(spec.recipe)
     return entry_key(
@@ -312,7 +319,7 @@ def train_into(
     history, wall_time, val_losses = fit(model, config, data, folder / "best.weights.h5", quiet)
     metrics, probabilities = _test_metrics(model, data["test"], folder, loop)
     metrics.update(_run_facts(model, config, data, history, wall_time))
-    write_json(folder / "config.json", dataclasses.asdict(config))
+    write_json(folder / "config.json", config_fields(config))
     history.to_csv(folder / "history.csv")
     np.save(folder / "test_probabilities.npy", probabilities)
     np.save(folder / "val_losses.npy", val_losses)

@@ -28,7 +28,7 @@ import sys
 import sysconfig
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -72,6 +72,9 @@ TIMEOUT_MS = 30_000
 DOCUMENTS = toc_documents()
 # Pages Sphinx and jupyter-book write besides the documents; index.html redirects to the root.
 PAGES = [*DOCUMENTS, "index", "genindex", "search"]
+# Pages checked side by side: opening, measuring and screenshotting them is most of the time the
+# browser tests take, and each Chromium renders on a core of its own.
+VISIT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 SPHINX_WARNING = re.compile(r"^(?:.*?: )?WARNING: .*$", re.MULTILINE)
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -657,13 +660,39 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+def visit_pages(html: Path, pages: list[str], axe: Path | None, workers: int) -> dict[str, Visit]:
+    """Each page of `pages` that the build wrote, visited (visit_page) on `workers` threads side
+    by side, each thread with a Chromium of its own (Playwright's sync API is one per thread)."""
+    written = [page for page in pages if page_file(html, page).is_file()]
+
+    def visit_share(share: list[str]) -> dict[str, Visit]:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=str(find_chromium()), args=CHROMIUM_ARGS
+            )
+            try:
+                return {
+                    page: visit_page(chromium, page_file(html, page), axe, page) for page in share
+                }
+            finally:
+                chromium.close()
+
+    shares = [written[k::workers] for k in range(workers)]
+    with ThreadPoolExecutor(workers, thread_name_prefix="page-visits") as pool:
+        visited = pool.map(visit_share, shares)
+        return {page: visit for done in visited for page, visit in done.items()}
+
+
 @pytest.fixture(scope="session")
 def visits(browser: Browser, published_book: BookBuild) -> Visits:
-    """The pages of the built book, each opened once in Chromium, where axe-core checks them."""
+    """The pages of the built book, each opened once in Chromium, where axe-core checks them:
+    every page of PAGES at once, VISIT_WORKERS side by side, before the first test asks."""
     try:
-        return Visits(browser, published_book.html, axe=axe_script())
+        axe, problem = axe_script(), ""
     except AxeCoreError as error:
-        return Visits(browser, published_book.html, axe_problem=str(error))
+        axe, problem = None, str(error)
+    done = visit_pages(published_book.html, PAGES, axe, VISIT_WORKERS)
+    return Visits(browser, published_book.html, axe=axe, axe_problem=problem, done=done)
 
 
 def test_book_builds_without_sphinx_warnings(published_book):
