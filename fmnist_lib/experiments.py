@@ -106,7 +106,7 @@ def book_runs(seeds: tuple[int, ...] = REPORT_SEEDS) -> list[RunConfig]:
     return [default_config(model, seed=seed) for model in REPORT_MODELS for seed in seeds]
 
 
-# What a thread count changes (the reproduction chapter's "Where each run was computed"): the
+# What a thread count changes (the reproduction chapter's section of that name): the
 # report's two models at two seeds, each pinned to each count. The 1-thread arm is trained pinned
 # too, since the book's other runs take the threads of whatever machine trains them.
 THREAD_SEEDS = (0, 1)

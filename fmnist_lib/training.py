@@ -8,6 +8,10 @@ weights of the epoch with the best validation accuracy and the final model's tes
 probabilities, and its `metrics.json` records where it was computed (`fmnist_lib.provenance`)
 and in which precision (`fmnist_lib.precision`: mixed bfloat16 only where the hardware has it).
 
+A run may be pinned to a thread count (`RunConfig.threads`); where the running process's
+thread pools have another size, it trains in a child process that has that count
+(`train_in_child`), so that its numbers do not depend on who trains it.
+
 How the loop executes is a `Loop`: `LOOP` is the project's, `PLAIN_LOOP` plain Keras. Each of
 its settings makes training faster and none changes a number: tests/test_training.py trains with
 and without each one and compares the history and the final weights bit for bit. So a `Loop` is
@@ -110,11 +114,11 @@ class RunConfig:
         return run_key(self)
 
     def label(self) -> str:
-        """The run in a few words for progress lines: model, seed, epochs, subset."""
+        """The run in a few words for progress lines: model, seed, epochs, subset, threads."""
         epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
         subset = "" if self.train_subset is None else f", {self.train_subset} images"
-        threads = "" if self.threads is None else f", {self.threads} thread"
-        threads += "s" if self.threads not in (None, 1) else ""
+        plural = "" if self.threads == 1 else "s"
+        threads = "" if self.threads is None else f", {self.threads} thread{plural}"
         return f"{self.model}, seed {self.seed}, {epochs}{subset}{threads}"
 
     def write_entry(

@@ -85,6 +85,16 @@ def book_build(
 
 
 @pytest.fixture(scope="session")
+def page_visits(book_build: "Future[BookBuild]") -> "Iterator[Future]":
+    """Every page of the built book opened and checked in Chromium (test_published_book.py),
+    on a thread of its own as soon as the book is built, beside the tests still running."""
+    from test_published_book import visit_book
+
+    with ThreadPoolExecutor(1, thread_name_prefix="page-visits") as pool:
+        yield pool.submit(lambda: visit_book(book_build.result()))
+
+
+@pytest.fixture(scope="session")
 def binder_resolution(tmp_path_factory: pytest.TempPathFactory) -> "Iterator[Future]":
     """pip's dry-run resolution of Binder's environment (test_binder.py), on a thread of its own:
     it waits on the package index, not on the CPU."""
@@ -96,7 +106,7 @@ def binder_resolution(tmp_path_factory: pytest.TempPathFactory) -> "Iterator[Fut
 
 
 # Session fixtures whose work starts before the first test when a selected test uses them.
-STARTED_FIRST = ("book_build", "binder_resolution")
+STARTED_FIRST = ("book_build", "page_visits", "binder_resolution")
 
 
 def uses(items: "Sequence[pytest.Item]", fixture: str) -> bool:

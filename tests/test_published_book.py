@@ -683,15 +683,21 @@ def visit_pages(html: Path, pages: list[str], axe: Path | None, workers: int) ->
         return {page: visit for done in visited for page, visit in done.items()}
 
 
-@pytest.fixture(scope="session")
-def visits(browser: Browser, published_book: BookBuild) -> Visits:
-    """The pages of the built book, each opened once in Chromium, where axe-core checks them:
-    every page of PAGES at once, VISIT_WORKERS side by side, before the first test asks."""
+def visit_book(book: BookBuild) -> tuple[dict[str, Visit], Path | None, str]:
+    """Every page of PAGES that the build wrote, visited VISIT_WORKERS side by side, with
+    axe-core's script where it could be had: (the visits, the script, why not)."""
     try:
         axe, problem = axe_script(), ""
     except AxeCoreError as error:
         axe, problem = None, str(error)
-    done = visit_pages(published_book.html, PAGES, axe, VISIT_WORKERS)
+    return visit_pages(book.html, PAGES, axe, VISIT_WORKERS), axe, problem
+
+
+@pytest.fixture(scope="session")
+def visits(browser: Browser, published_book: BookBuild, page_visits: Future) -> Visits:
+    """The pages of the built book, each opened once in Chromium, where axe-core checks them:
+    all of them as soon as the book is built (conftest.py's page_visits)."""
+    done, axe, problem = page_visits.result()
     return Visits(browser, published_book.html, axe=axe, axe_problem=problem, done=done)
 
 
