@@ -87,7 +87,8 @@ def book_build(
 @pytest.fixture(scope="session")
 def page_visits(book_build: "Future[BookBuild]") -> "Iterator[Future]":
     """Every page of the built book opened and checked in Chromium (test_published_book.py),
-    on a thread of its own as soon as the book is built, beside the tests still running."""
+    VISIT_WORKERS pages side by side. Not started first: begun beside the unit tests, its
+    browsers and their kernels' thread pools crowded 2 cores (16 min against 11.5)."""
     from test_published_book import visit_book
 
     with ThreadPoolExecutor(1, thread_name_prefix="page-visits") as pool:
@@ -106,7 +107,7 @@ def binder_resolution(tmp_path_factory: pytest.TempPathFactory) -> "Iterator[Fut
 
 
 # Session fixtures whose work starts before the first test when a selected test uses them.
-STARTED_FIRST = ("book_build", "page_visits", "binder_resolution")
+STARTED_FIRST = ("book_build", "binder_resolution")
 
 
 def uses(items: "Sequence[pytest.Item]", fixture: str) -> bool:

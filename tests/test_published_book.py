@@ -696,7 +696,7 @@ def visit_book(book: BookBuild) -> tuple[dict[str, Visit], Path | None, str]:
 @pytest.fixture(scope="session")
 def visits(browser: Browser, published_book: BookBuild, page_visits: Future) -> Visits:
     """The pages of the built book, each opened once in Chromium, where axe-core checks them:
-    all of them as soon as the book is built (conftest.py's page_visits)."""
+    all of them when the first test asks (conftest.py's page_visits)."""
     done, axe, problem = page_visits.result()
     return Visits(browser, published_book.html, axe=axe, axe_problem=problem, done=done)
 
