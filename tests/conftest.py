@@ -87,8 +87,9 @@ def book_build(
 @pytest.fixture(scope="session")
 def page_visits(book_build: "Future[BookBuild]") -> "Iterator[Future]":
     """Every page of the built book opened and checked in Chromium (test_published_book.py),
-    VISIT_WORKERS pages side by side. Not started first: begun beside the unit tests, its
-    browsers and their kernels' thread pools crowded 2 cores (16 min against 11.5)."""
+    VISIT_WORKERS pages side by side, when the book's tests begin (they run last). Not started
+    first: VISIT_WORKERS browsers beside the unit tests and the kernels would oversubscribe the
+    cores."""
     from test_published_book import visit_book
 
     with ThreadPoolExecutor(1, thread_name_prefix="page-visits") as pool:
